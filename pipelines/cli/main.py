@@ -1,0 +1,80 @@
+"""The ``aligncraft`` command. Subcommands live one per module and import only when used,
+so ``aligncraft --help`` stays fast and loads no model library."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import click
+
+SUBCOMMANDS = {
+    "run": ("pipelines.cli.run", "Run a recipe and write a Hugging Face dataset with its card."),
+    "recipes": ("pipelines.cli.recipes", "List the recipes, one line each."),
+    "inspect": ("pipelines.cli.inspect", "Summarize a dataset: rows, columns, distributions."),
+    "models": ("pipelines.cli.models", "Prepare and show the embedded default models."),
+    "verify": ("pipelines.cli.verify", "Check responses against IFEval-style constraints."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in SUBCOMMANDS:
+            return None
+        return importlib.import_module(SUBCOMMANDS[name][0]).cli
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, SUBCOMMANDS[n][1]) for n in sorted(SUBCOMMANDS)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="More log output (DEBUG level).")
+@click.version_option(package_name="aligncraft")
+def cli(verbose: bool) -> None:
+    """aligncraft: synthesize and curate alignment data (SFT conversations and preference
+    pairs) as Hugging Face datasets.
+
+    \b
+    Typical use:
+      aligncraft recipes                          # what can I run?
+      aligncraft run magpie-sft --set source.num_rows=200
+      aligncraft run curate --input my_sft.jsonl --set select.budget=6000
+      aligncraft inspect out/magpie-sft
+      aligncraft verify --prompts input.jsonl --responses responses.jsonl
+
+    A killed run resumes when you run the same command again.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("vllm", "httpx", "datasets", "urllib3", "filelock", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+def main() -> None:
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    from pipelines.errors import AligncraftError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AligncraftError as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        if os.environ.get("ALIGNCRAFT_DEBUG") and getattr(exc, "traceback", None):
+            click.echo(exc.traceback, err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

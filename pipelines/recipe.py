@@ -1,0 +1,127 @@
+"""Recipes: YAML files under ``pipelines/recipes/`` (or any path), with ``--set`` overrides.
+
+A recipe::
+
+    description: one line shown by `aligncraft recipes`
+    seed: 0
+    batch_size: 256          # rows per shard; LLM stages get a whole shard per engine call
+    llm: {backend: vllm, model: default, max_model_len: 2048}   # defaults for LLM stages
+    source: {type: generate, num_rows: 300}     # or {type: input, columns: {instruction: prompt}}
+    stages:
+      - {name: instructions, stage: magpie_instructions, temperature: 1.0}
+
+``--set instructions.temperature=0.8``, ``--set source.num_rows=1000`` and
+``--set llm.model=PATH`` address any value; values are parsed as YAML (numbers, lists, ...).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import ConfigError
+
+RECIPES_DIR = Path(__file__).parent / "recipes"
+TOP_KEYS = {"name", "description", "seed", "batch_size", "llm", "source", "stages", "card"}
+
+
+def list_recipes() -> dict[str, str]:
+    """Recipe name -> one-line description."""
+    out = {}
+    for f in sorted(RECIPES_DIR.glob("*.yaml")):
+        try:
+            out[f.stem] = (yaml.safe_load(f.read_text()) or {}).get("description", "")
+        except yaml.YAMLError:
+            out[f.stem] = "(unreadable recipe)"
+    return out
+
+
+def recipe_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    cand = RECIPES_DIR / f"{name_or_path}.yaml"
+    if cand.is_file():
+        return cand
+    import difflib
+
+    names = list(list_recipes())
+    close = difflib.get_close_matches(name_or_path, names, n=1)
+    raise ConfigError(f"unknown recipe '{name_or_path}'", hint=(f"did you mean '{close[0]}'? " if close else "") + f"`aligncraft recipes` lists them: {', '.join(names)}")
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    path = recipe_path(name_or_path)
+    try:
+        recipe = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from None
+    recipe.setdefault("name", path.stem)
+    recipe = apply_overrides(recipe, overrides)
+    return validate_recipe(recipe)
+
+
+def apply_overrides(recipe: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    recipe = copy.deepcopy(recipe)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got '{item}'", hint="e.g. --set generate.temperature=0.7")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        target = _resolve_target(recipe, parts[0], item)
+        for p in parts[1:-1]:
+            nxt = target.get(p)
+            if nxt is None:
+                nxt = target[p] = {}
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item}: '{p}' is not a section")
+            target = nxt
+        if len(parts) == 1:
+            if parts[0] not in TOP_KEYS:
+                raise ConfigError(f"--set {item}: unknown top-level key '{parts[0]}'", hint=f"use one of {sorted(TOP_KEYS)} or <stage name>.<param>")
+            recipe[parts[0]] = value
+        else:
+            target[parts[-1]] = value
+    return recipe
+
+
+def _resolve_target(recipe: dict[str, Any], head: str, item: str) -> dict[str, Any]:
+    if head in ("llm", "source", "card"):
+        return recipe.setdefault(head, {})
+    for st in recipe.get("stages", []):
+        if st.get("name") == head:
+            return st
+    if head in TOP_KEYS:
+        return recipe
+    names = [s.get("name") for s in recipe.get("stages", [])]
+    raise ConfigError(f"--set {item}: no stage named '{head}'", hint=f"stages in this recipe: {', '.join(map(str, names))}; or llm./source.")
+
+
+def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(recipe) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"recipe '{recipe.get('name')}': unknown key(s) {sorted(unknown)}", hint=f"allowed: {sorted(TOP_KEYS)}")
+    stages = recipe.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"recipe '{recipe.get('name')}' has no stages")
+    seen = set()
+    for i, st in enumerate(stages):
+        if not isinstance(st, dict) or "stage" not in st:
+            raise ConfigError(f"recipe '{recipe.get('name')}': stage #{i + 1} needs a 'stage:' type")
+        st.setdefault("name", st["stage"])
+        if st["name"] in seen:
+            raise ConfigError(f"recipe '{recipe.get('name')}': two stages named '{st['name']}'", hint="give each a unique name:")
+        seen.add(st["name"])
+    recipe.setdefault("seed", 0)
+    recipe.setdefault("batch_size", 256)
+    if not isinstance(recipe["batch_size"], int) or recipe["batch_size"] < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {recipe['batch_size']!r}")
+    recipe.setdefault("source", {"type": "input"})
+    recipe.setdefault("llm", {})
+    return recipe

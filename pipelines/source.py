@@ -1,0 +1,113 @@
+"""Where rows come from: an input file, or generated slots for synthesis stages.
+
+Ids are stable: an input row's id is a content hash of the row; a generated row's id comes
+from the recipe seed and its position, never from generated text (vLLM output can change
+with batch composition). Shard boundaries are fixed by ``batch_size``, so a resumed run
+re-creates exactly the same batches.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.errors import ConfigError, InputError
+from pipelines.inputs import read_input
+
+GENERATED_SCHEMA = pa.schema([("id", pa.string()), ("row_seed", pa.int64())])
+
+
+def content_ids(table: pa.Table) -> pa.Array:
+    """sha1 of each row's canonical JSON (sorted keys), 16 hex chars.
+
+    A repeated row gets its occurrence number mixed in, so ids stay unique and still
+    depend only on the input."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in table.to_pylist():
+        key = json.dumps(r, sort_keys=True, ensure_ascii=False, default=str)
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        out.append(hashlib.sha1((key if k == 0 else f"{key}\x00{k}").encode()).hexdigest()[:16])
+    return pa.array(out, pa.string())
+
+
+def generated_slots(num_rows: int, seed: int, start: int = 0) -> pa.Table:
+    """Rows ``start..num_rows-1`` of a generation source: id and a per-row sampling seed."""
+    pos = np.arange(start, num_rows, dtype=np.int64)
+    ids = [hashlib.sha1(f"{seed}:{int(i)}".encode()).hexdigest()[:16] for i in pos]
+    # a per-row seed that depends only on (recipe seed, position)
+    row_seed = (np.uint64(seed) * np.uint64(1_000_003) + pos.astype(np.uint64) * np.uint64(2_654_435_761)) % np.uint64(2**31 - 1)
+    return pa.table({"id": pa.array(ids, pa.string()), "row_seed": pa.array(row_seed.astype(np.int64))})
+
+
+class Source:
+    """Builds the source table and its fingerprint from a recipe's ``source:`` section."""
+
+    def __init__(self, spec: dict[str, Any], *, seed: int, input_path: str | None = None, limit: int | None = None) -> None:
+        spec = dict(spec)
+        self.type = spec.pop("type", "input")
+        self.seed = seed
+        self.limit = limit
+        if self.type == "generate":
+            n = spec.pop("num_rows", None)
+            if not isinstance(n, int) or n < 1:
+                raise ConfigError(f"source.num_rows must be a positive integer, got {n!r}")
+            self.num_rows = min(n, limit) if limit else n
+        elif self.type == "input":
+            self.path = input_path or spec.pop("path", None)
+            if not self.path:
+                raise ConfigError("this recipe reads an input file: pass --input PATH", hint="e.g. aligncraft run curate --input my_sft.jsonl")
+            self.columns = spec.pop("columns", None) or {}
+            self.required = spec.pop("required", None) or []
+        else:
+            raise ConfigError(f"unknown source type '{self.type}'", hint="use 'generate' or 'input'")
+        spec.pop("path", None)
+        if spec:
+            raise ConfigError(f"source: unknown key(s) {sorted(spec)}")
+        self._table: pa.Table | None = None
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            if self.type == "generate":
+                self._table = generated_slots(self.num_rows, self.seed)
+            else:
+                t = read_input(self.path, columns=self.columns, required=self.required, limit=self.limit)
+                if "id" not in t.column_names:
+                    t = t.append_column("id", content_ids(t))
+                elif not pa.types.is_string(t.schema.field("id").type):
+                    t = t.set_column(t.schema.get_field_index("id"), "id", t.column("id").cast(pa.string()))
+                self._table = t
+        return self._table
+
+    def schema(self) -> pa.Schema:
+        return GENERATED_SCHEMA if self.type == "generate" else self.table().schema
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        if self.type == "generate":
+            h.update(f"generate:{self.num_rows}:{self.seed}".encode())
+        else:
+            p = Path(self.path)
+            h.update(json.dumps({"columns": self.columns, "limit": self.limit}, sort_keys=True).encode())
+            files = sorted(p.rglob("*")) if p.is_dir() else [p]
+            for f in files:
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(block)
+        return h.hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"generate {self.num_rows} rows (seed {self.seed})" if self.type == "generate" else f"input {self.path}"
+
+
+def check_unique_ids(table: pa.Table, path: str) -> None:
+    import pyarrow.compute as pc
+
+    if pc.count_distinct(table.column("id")).as_py() != table.num_rows:
+        raise InputError("the 'id' column has repeated values; ids must be unique", path=path, column="id")

@@ -1,0 +1,137 @@
+"""The stage contract every synth/filter step implements.
+
+A stage is a small class:
+
+* class-level ``requires`` (column -> Arrow type, or ``None`` for any type) and ``adds``
+  (column -> Arrow type); a stage whose columns depend on its parameters sets
+  ``self.requires``/``self.adds`` in ``__init__``;
+* flags ``needs_llm`` (the executor runs it in the process that owns the engine, fed
+  whole batches) and ``is_global`` (it sees all upstream rows at once: dedup, selection);
+* ``version``: bump it when the stage's code changes its output, so cached shards of an
+  earlier version are not reused on resume;
+* ``__init__(**params)`` only stores and validates (bad values raise ``ConfigError`` at once);
+* ``load()`` loads models (called once per process, lazily);
+* ``process(table) -> (kept, rejected)``. ``rejected`` holds the removed rows with a
+  ``reject_reason`` column (and ``reject_raw`` for raw model text): build it with
+  :func:`rejected_rows`. Per batch, rows in = kept + rejected, which the executor checks.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.errors import ConfigError
+
+REASON = "reject_reason"
+RAW = "reject_raw"
+STAGE = "reject_stage"
+
+
+class Stage:
+    """Base class: see the module docstring for the contract."""
+
+    requires: ClassVar[Mapping[str, pa.DataType | None]] = {}
+    adds: ClassVar[Mapping[str, pa.DataType]] = {}
+    needs_llm: ClassVar[bool] = False
+    is_global: ClassVar[bool] = False
+    version: ClassVar[str] = "1"
+
+    def __init__(self, **params: Any) -> None:
+        if params:
+            msg = f"{type(self).__name__} got unknown parameter(s): {', '.join(sorted(params))}"
+            raise ConfigError(msg)
+        self.params: dict[str, Any] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def load(self) -> None:
+        """Load models; called once per process before the first ``process``."""
+
+    def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+        raise NotImplementedError
+
+    # -- description -------------------------------------------------------------
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        """Schema after this stage: the input plus ``adds`` (replacing same-named columns)."""
+        for name, typ in self.adds.items():
+            idx = schema.get_field_index(name)
+            if idx >= 0:
+                schema = schema.set(idx, pa.field(name, typ))
+            else:
+                schema = schema.append(pa.field(name, typ))
+        return schema
+
+    def models(self) -> dict[str, str]:
+        """Models this stage uses (role -> name), for the dataset card."""
+        model = self.params.get("model")
+        return {"model": str(model)} if model else {}
+
+
+class Filter(Stage):
+    """A stage that only decides: ``reasons(table)`` returns one reason per row, null = keep.
+
+    Mirrors datatrove's filters: the subclass writes the predicate, the base class splits
+    the batch and tags the rejected rows.
+    """
+
+    def reasons(self, table: pa.Table) -> pa.Array:
+        raise NotImplementedError
+
+    def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+        reasons = self.reasons(table)
+        return split_by_reason(table, reasons)
+
+
+# -- helpers every stage uses -------------------------------------------------------
+
+def rejected_rows(table: pa.Table, reason: str | Sequence[str] | pa.Array, raw: Sequence[str | None] | pa.Array | None = None) -> pa.Table:
+    """Tag ``table``'s rows as rejected with ``reason`` (one string or one per row) and raw text."""
+    n = table.num_rows
+    if isinstance(reason, str):
+        reason_arr = pa.array([reason] * n, pa.string())
+    else:
+        reason_arr = pa.array(reason, pa.string()) if not isinstance(reason, pa.Array) else reason.cast(pa.string())
+    raw_arr = pa.nulls(n, pa.string()) if raw is None else (raw.cast(pa.string()) if isinstance(raw, pa.Array) else pa.array(list(raw), pa.string()))
+    table = drop_columns(table, [REASON, RAW])
+    return table.append_column(REASON, reason_arr).append_column(RAW, raw_arr)
+
+
+def split_by_reason(table: pa.Table, reasons: pa.Array | Sequence[str | None], raw: pa.Array | Sequence[str | None] | None = None) -> tuple[pa.Table, pa.Table]:
+    """Split rows into kept (reason is null) and rejected (reason set)."""
+    reasons = reasons if isinstance(reasons, pa.Array) else pa.array(list(reasons), pa.string())
+    if isinstance(reasons, pa.ChunkedArray):
+        reasons = reasons.combine_chunks()
+    if len(reasons) != table.num_rows:
+        raise ValueError(f"got {len(reasons)} reasons for {table.num_rows} rows")
+    keep_mask = pc.is_null(reasons)
+    kept = table.filter(keep_mask)
+    drop_mask = pc.invert(keep_mask)
+    rej_raw = None
+    if raw is not None:
+        raw_arr = raw if isinstance(raw, pa.Array) else pa.array(list(raw), pa.string())
+        rej_raw = raw_arr.filter(drop_mask)
+    rejected = rejected_rows(table.filter(drop_mask), reasons.filter(drop_mask), rej_raw)
+    return kept, rejected
+
+
+def drop_columns(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    present = [n for n in names if n in table.column_names]
+    return table.drop_columns(present) if present else table
+
+
+def set_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray | Sequence[Any], typ: pa.DataType | None = None) -> pa.Table:
+    """Add or replace a column."""
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array(list(values), typ)
+    elif typ is not None and values.type != typ:
+        values = values.cast(typ)
+    idx = table.schema.get_field_index(name)
+    if idx >= 0:
+        return table.set_column(idx, name, values)
+    return table.append_column(name, values)
+
+
+def empty_rejected(table: pa.Table) -> pa.Table:
+    """A rejected table with no rows and ``table``'s columns."""
+    return rejected_rows(table.slice(0, 0), [])
