@@ -103,7 +103,7 @@ def shard_stats(stage: str, shard: int | str, rows_in: int, kept: pa.Table, reje
 
         from pipelines.stage import REASON
 
-        keys = pc.extract_regex(rejected.column(REASON), r"^(?P<k>[^:]*)").field("k") if rejected.num_rows else None
+        keys = pc.extract_regex(rejected.column(REASON).combine_chunks(), r"^(?P<k>[^:]*)").field("k")
         vc = pc.value_counts(keys)
         for item in vc.to_pylist():
             reasons[str(item["values"])] = int(item["counts"])

@@ -26,7 +26,13 @@ def cli(prompts_path: Path, responses_path: Path, mode: str, out_path: Path | No
     follow_instruction_list, follow_all_instructions) to --out or stdout, and prints
     prompt-level and instruction-level accuracy and a per-instruction table to stderr.
     """
-    from filters.ifeval.evaluate import evaluate, format_report, read_prompts, read_responses, summarize
+    from filters.ifeval.evaluate import (
+        evaluate,
+        format_report,
+        read_prompts,
+        read_responses,
+        summarize,
+    )
     from filters.ifeval.records import write_results
 
     try:
