@@ -56,11 +56,13 @@ _TAG_HELP = {
     "Others": "anything that fits none of the tags above.",
 }
 
+MAX_TEXT = 400
 DIFFICULTY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "intent": {"type": "string"},
-        "knowledge": {"type": "string"},
+        # bounded, so a small model that loops inside a string still closes the object
+        "intent": {"type": "string", "maxLength": MAX_TEXT},
+        "knowledge": {"type": "string", "maxLength": MAX_TEXT},
         "difficulty": {"type": "string", "enum": list(DIFFICULTY_LEVELS)},
     },
     "required": ["intent", "knowledge", "difficulty"],
@@ -69,7 +71,7 @@ DIFFICULTY_SCHEMA: dict[str, Any] = {
 QUALITY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "explanation": {"type": "string"},
+        "explanation": {"type": "string", "maxLength": MAX_TEXT},
         "input_quality": {"type": "string", "enum": list(QUALITY_LEVELS)},
     },
     "required": ["explanation", "input_quality"],
@@ -79,7 +81,7 @@ CATEGORY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "primary_tag": {"type": "string", "enum": list(TASK_CATEGORIES)},
-        "other_tags": {"type": "array", "items": {"type": "string", "enum": list(TASK_CATEGORIES)}},
+        "other_tags": {"type": "array", "items": {"type": "string", "enum": list(TASK_CATEGORIES)}, "maxItems": 3},
     },
     "required": ["primary_tag", "other_tags"],
     "additionalProperties": False,
