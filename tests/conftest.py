@@ -29,3 +29,28 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+# -- tiny random models and the embedded SmolLM2 (built once per session) ----------------
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random 2-layer Llama causal LM with a ChatML BPE tokenizer (see tests/tiny_model.py)."""
+    from tests.tiny_model import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_model_dir(tmp_path_factory) -> Path:
+    """A random Llama sequence classifier (num_labels=1) with the same tokenizer."""
+    from tests.tiny_model import build_tiny_reward_model
+
+    return build_tiny_reward_model(tmp_path_factory.mktemp("tiny_reward"))
+
+
+@pytest.fixture(scope="session")
+def smollm_dir() -> Path:
+    """The embedded SmolLM2-135M-Instruct, converted once into the user cache."""
+    from synth.models import prepare_default_model
+
+    return prepare_default_model()
