@@ -18,7 +18,26 @@ SUBCOMMANDS = {
 }
 
 
+class UserError(click.ClickException):
+    """An AligncraftError shown as click shows its own: one ``Error: ...`` line, its exit code."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(exc.format_message())  # type: ignore[attr-defined]
+        self.exit_code = exc.exit_code  # type: ignore[attr-defined]
+        self.cause = exc
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        from pipelines.errors import AligncraftError
+
+        try:
+            return super().invoke(ctx)
+        except AligncraftError as exc:
+            if os.environ.get("ALIGNCRAFT_DEBUG") and getattr(exc, "traceback", None):
+                click.echo(exc.traceback, err=True)
+            raise UserError(exc) from exc
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
 
@@ -69,10 +88,8 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except AligncraftError as exc:
+    except AligncraftError as exc:  # raised outside a subcommand
         click.echo(f"Error: {exc.format_message()}", err=True)
-        if os.environ.get("ALIGNCRAFT_DEBUG") and getattr(exc, "traceback", None):
-            click.echo(exc.traceback, err=True)
         sys.exit(exc.exit_code)
 
 
