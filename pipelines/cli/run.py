@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 
 import click
 
@@ -38,7 +37,11 @@ def cli(recipe: str, input_path: str | None, overrides: tuple[str, ...], out_dir
 
     if debug:
         os.environ["ALIGNCRAFT_DEBUG"] = "1"
-    command = "aligncraft " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and "aligncraft" in sys.argv[0] else None
+    args = ["aligncraft", "run", recipe] + (["--input", input_path] if input_path else [])
+    for o in overrides:
+        args += ["--set", o]
+    args += (["--out", out_dir] if out_dir else []) + (["--limit", str(limit)] if limit else [])
+    command = " ".join(shlex.quote(a) for a in args)
     res = run_recipe(recipe, overrides=overrides, input_path=input_path, out_dir=out_dir, limit=limit, fresh=fresh, debug=debug, workers=workers, progress=not no_progress, push_to_hub=push_to_hub, command=command)
     rejected: dict[str, int] = {}
     for s in res.stages:
