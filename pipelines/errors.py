@@ -91,6 +91,10 @@ class StageError(AligncraftError):
         cause_s = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
         super().__init__(f"{where} failed: {cause_s}", hint="finished batches are saved; fix the cause and run the same command again to resume (--debug shows the full traceback)")
         self.stage, self.shard, self.traceback = stage, shard, tb
+        self._cause_s = cause_s
+
+    def __reduce__(self):  # crosses the worker-process boundary intact
+        return (type(self), (self.stage, self.shard, self._cause_s, self.traceback))
 
 
 class BackendError(AligncraftError):

@@ -19,7 +19,6 @@ import traceback
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pyarrow as pa
@@ -108,7 +107,9 @@ class Executor:
 
     def run(self, source: pa.Table) -> StageDir | None:
         shards: list[int] = list(range(max(1, -(-source.num_rows // self.batch_size))))
-        get_input: Callable[[int], pa.Table] = lambda s: source.slice(s * self.batch_size, self.batch_size)
+        def get_input(s: int) -> pa.Table:
+            return source.slice(s * self.batch_size, self.batch_size)
+
         last: StageDir | None = None
         i = 0
         try:
@@ -126,7 +127,7 @@ class Executor:
                     i = j
                 last = step.dir
                 shards = last.kept_shards()
-                get_input = last.read_kept
+                get_input = last.read_kept  # type: ignore[assignment]
         finally:
             for bar in self._bars.values():
                 bar.close()

@@ -41,7 +41,16 @@ STAGES: dict[str, str] = {
 
 
 def stage_class(name: str) -> type:
-    """The class for a recipe's ``stage:`` name; a clear error (with a suggestion) if unknown."""
+    """The class for a recipe's ``stage:`` name; a clear error (with a suggestion) if unknown.
+
+    ``package.module:Class`` names a user's own stage class without registering it.
+    """
+    if ":" in name:
+        module, _, cls = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import stage '{name}': {exc}") from None
     target = STAGES.get(name)
     if target is None:
         close = difflib.get_close_matches(name, STAGES, n=1)

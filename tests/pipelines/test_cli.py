@@ -39,7 +39,7 @@ def test_help_teaches_and_loads_no_model_library():
 def test_recipes_lists_one_line_each(runner):
     res = runner.invoke(cli, ["recipes"])
     assert res.exit_code == 0
-    line = next(l for l in res.output.splitlines() if l.startswith("magpie-sft"))
+    line = next(ln for ln in res.output.splitlines() if ln.startswith("magpie-sft"))
     assert "Magpie" in line
 
 
