@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from filters.language_id import LanguageId, detect_language
+from pipelines.errors import ParseError
+from pipelines.stage import REASON
+from synth.best_of_n import BestOfNPairs, best_and_worst
+from synth.reward import parse_judge_score
+
+
+def test_best_and_worst_ignores_missing_and_ties():
+    assert best_and_worst([3.0, 9.0, 1.0, 9.0]) == (1, 2)
+    assert best_and_worst([None, 2.0, 5.0]) == (2, 1)
+    assert best_and_worst([4.0, 4.0]) is None
+    assert best_and_worst([7.0]) is None
+
+
+def test_best_of_n_pairs_in_trl_format():
+    t = pa.Table.from_pylist([
+        {"id": "a", "instruction": "Q1", "responses": ["bad", "good", "ok"], "rewards": [1.0, 9.0, 5.0]},
+        {"id": "b", "instruction": "Q2", "responses": ["x", "y"], "rewards": [3.0, 3.0]},
+        {"id": "c", "instruction": "Q3", "responses": ["x", "y"], "rewards": [3.0, 3.5]},
+    ])
+    kept, rej = BestOfNPairs(min_margin=1.0).process(t)
+    r = kept.to_pylist()[0]
+    assert r["prompt"] == [{"role": "user", "content": "Q1"}]
+    assert r["chosen"] == [{"role": "assistant", "content": "good"}]
+    assert r["rejected"] == [{"role": "assistant", "content": "bad"}]
+    assert (r["score_chosen"], r["score_rejected"]) == (9.0, 1.0)
+    assert rej.column(REASON).to_pylist() == ["tie", "low_margin"]
+
+
+def test_judge_score_parser():
+    assert parse_judge_score("8") == 8.0
+    assert parse_judge_score("Score: 10/10") == 10.0
+    with pytest.raises(ParseError):
+        parse_judge_score("excellent")
+
+
+def test_language_id_upper_case_iso():
+    assert detect_language("The quick brown fox jumps over the lazy dog and runs away.") == "EN"
+    assert detect_language("Le renard brun rapide saute par-dessus le chien paresseux.") == "FR"
+    assert detect_language("   ") == "UNKNOWN"
+    kept, rej = LanguageId().process(pa.table({"id": ["1"], "instruction": ["¿Dónde está la biblioteca de la ciudad?"]}))
+    assert kept.column("language").to_pylist() == ["ES"] and rej.num_rows == 0
