@@ -56,7 +56,7 @@ _TAG_HELP = {
     "Others": "anything that fits none of the tags above.",
 }
 
-MAX_TEXT = 400
+MAX_TEXT = 240
 DIFFICULTY_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {

@@ -34,7 +34,7 @@ class MagpieTag(LLMStage):
     """
 
     requires = {"instruction": pa.string()}
-    default_sampling = {"temperature": 0.0, "max_tokens": 256}
+    default_sampling = {"temperature": 0.0, "max_tokens": 200}
 
     def __init__(self, *, tag: Literal["difficulty", "quality", "category"], mode: Literal["structured", "prefill"] = "structured", on_parse_error: Literal["reject", "null"] = "reject", **llm: Any) -> None:
         super().__init__(**llm)

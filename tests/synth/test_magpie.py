@@ -30,7 +30,7 @@ LEAK = re.compile(r"<\|im_(start|end)\|>|<\|endoftext\|>|(^|\n)\s*(assistant|use
 @pytest.fixture(scope="module")
 def magpie_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("magpie") / "out"
-    res = run_recipe("magpie-sft", out_dir=out, overrides=("source.num_rows=24", "batch_size=12", *FAST), progress=False, workers=1)
+    res = run_recipe("magpie-sft", out_dir=out, overrides=("source.num_rows=12", "batch_size=12", *FAST), progress=False, workers=1)
     return out, res
 
 
@@ -57,7 +57,7 @@ def test_magpie_sft_writes_every_column_and_real_instructions(magpie_run):
 def test_magpie_rows_are_accounted_and_rejections_keep_raw_text(magpie_run):
     out, _ = magpie_run
     manifest = assert_accounting(out)
-    assert manifest["source"]["rows"] == 24
+    assert manifest["source"]["rows"] == 12
     for f in (out / "rejected").glob("*.parquet") if (out / "rejected").exists() else []:
         rej = pq.read_table(f).to_pylist()
         for r in rej:
@@ -66,12 +66,10 @@ def test_magpie_rows_are_accounted_and_rejections_keep_raw_text(magpie_run):
                 assert r["reject_raw"], "a parse failure must keep the model's raw text"
 
 
-def test_multi_turn_extension(tmp_path):
-    res = run_recipe("magpie-sft", out_dir=tmp_path / "mt", progress=False, workers=0, overrides=("source.num_rows=4", *FAST))
-    from pipelines.pipeline import StageSpec
+def test_multi_turn_extension(magpie_run):
     from synth.magpie import MagpieTurns
 
-    table = pq.read_table(res.out_dir / "data" / "train-00000-of-00001.parquet").slice(0, 3)
+    table = pq.read_table(magpie_run[0] / "data" / "train-00000-of-00001.parquet").slice(0, 3)
     stage = MagpieTurns(num_turns=2, max_tokens=48, response_max_tokens=64)
     stage.load()
     kept, rejected = stage.process(table)
@@ -97,7 +95,7 @@ def test_magpie_prefs_writes_trl_pairs(tmp_path):
 
 def test_magpie_resume_after_sigkill(tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pipelines.cli.main", "run", "magpie-sft", "--out", str(out), "--no-progress", "--set", "source.num_rows=16", "--set", "batch_size=4", "--set", "generate.max_tokens=48", "--set", "respond.sampling={max_tokens: 48}"]
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "run", "magpie-sft", "--out", str(out), "--no-progress", "--set", "source.num_rows=8", "--set", "batch_size=4", "--set", "generate.max_tokens=48", "--set", "respond.sampling={max_tokens: 48}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((out / "run" / "stages").glob("01-respond-*/stats/*.json")):
@@ -110,4 +108,4 @@ def test_magpie_resume_after_sigkill(tmp_path):
     manifest = assert_accounting(out)
     ids = pq.read_table(out / "data" / "train-00000-of-00001.parquet").column("id").to_pylist()
     rejected = sum(s["rejected"] for s in manifest["stages"])
-    assert len(ids) == len(set(ids)) and len(ids) + rejected == 16
+    assert len(ids) == len(set(ids)) and len(ids) + rejected == 8
