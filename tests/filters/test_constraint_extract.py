@@ -7,10 +7,22 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.constraint_extract import Constraint, ExtractConstraints, extract_constraints, number, relation, repeat_span, validate_constraint
-from filters.constraint_extract_llm import CONSTRAINTS_SCHEMA, extraction_prompt, parse_constraints
+from filters.constraint_extract import (
+    Constraint,
+    ExtractConstraints,
+    extract_constraints,
+    number,
+    relation,
+    repeat_span,
+    validate_constraint,
+)
+from filters.constraint_extract_llm import (
+    CONSTRAINTS_SCHEMA,
+    extraction_prompt,
+    parse_constraints,
+)
 from pipelines.errors import ConfigError, ParseError
-from pipelines.stage import REASON, RAW
+from pipelines.stage import RAW, REASON
 from synth.llm import Completion, Output
 
 
@@ -29,6 +41,8 @@ def pairs(text: str) -> list[tuple[str, dict]]:
         ("Explain gravity in less than 80 words.", [("length_constraints:number_words", {"relation": "less than", "num_words": 80})]),
         ("Explain gravity in at most 80 words.", [("length_constraints:number_words", {"relation": "less than", "num_words": 81})]),
         ("Write a 250+ word essay on tea.", [("length_constraints:number_words", {"relation": "at least", "num_words": 250})]),
+        # "twenty-five" was once read as 20 (with "five" taken for an adjective)
+        ("Keep it under twenty-five words.", [("length_constraints:number_words", {"relation": "less than", "num_words": 25})]),
         ("Answer in fewer than five sentences.", [("length_constraints:number_sentences", {"relation": "less than", "num_sentences": 5})]),
         ("Use more than 12 sentences.", [("length_constraints:number_sentences", {"relation": "at least", "num_sentences": 13})]),
         (
@@ -53,6 +67,7 @@ def pairs(text: str) -> list[tuple[str, dict]]:
         ("Give it a title wrapped in double angular brackets, such as <<my title>>.", [("detectable_format:title", {})]),
         ("Highlight at least 2 sections with markdown, i.e. *highlighted section*.", [("detectable_format:number_highlighted_sections", {"num_highlights": 2})]),
         ("Respond only in German, no other language is allowed.", [("language:response_language", {"language": "de"})]),
+        ("Reply in Spanish.", [("language:response_language", {"language": "es"})]),
         ("Return the answer in JSON format.", [("detectable_format:json_format", {})]),
         ("Give two different responses separated by 6 asterisk symbols ******.", [("combination:two_responses", {})]),
         ("Include at least 3 placeholders in square brackets, like [name].", [("detectable_content:number_placeholders", {"num_placeholders": 3})]),
@@ -256,7 +271,7 @@ def test_stage_llm_parse_error_fallback_keeps_rule_result():
     assert rejected.column(REASON).to_pylist() == ["no_constraints"]
 
 
-@pytest.mark.parametrize("params", [{"on_no_constraints": "drop"}, {"on_parse_error": "ignore"}, {"use_llm": "yes"}])
+@pytest.mark.parametrize("params", [{"on_no_constraints": "drop"}, {"on_parse_error": "ignore"}, {"use_llm": "yes"}, {"use_llm": True, "backend": "transformers"}])
 def test_stage_bad_params(params):
     with pytest.raises(ConfigError):
         ExtractConstraints(**params)

@@ -7,7 +7,11 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.constraint_verify import VerifyConstraints, parse_kwargs, verify_constraints
+from filters.constraint_verify import (
+    VerifyConstraints,
+    parse_kwargs,
+    verify_constraints,
+)
 from pipelines.errors import ConfigError
 from pipelines.inputs import read_input
 from pipelines.stage import RAW, REASON
