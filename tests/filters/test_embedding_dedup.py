@@ -44,6 +44,14 @@ def test_stage_magpie_rule_and_reasons():
     assert rejected.column(REASON).to_pylist() == ["duplicate_of:a", "duplicate_of:b"]
 
 
+def test_stage_accepts_large_string_ids():
+    # regression: the reason concatenation failed on large_string ids
+    t = _table([[1.0, 0.0], [1.0, 0.001]])
+    t = t.set_column(0, "id", t.column("id").cast(pa.large_string()))
+    _, rejected = EmbeddingDedup().process(t)
+    assert rejected.column(REASON).to_pylist() == ["duplicate_of:r0"]
+
+
 def test_stage_cosine_threshold_is_the_same_boundary():
     ang = np.deg2rad([0, 5, 90, 8, 180])
     t = _table(np.stack([np.cos(ang), np.sin(ang)], 1))

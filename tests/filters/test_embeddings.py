@@ -58,7 +58,7 @@ def test_knn_accepts_a_prebuilt_index():
     idx = build_index(x)
     d1, i1 = knn(x, 4, index=idx)
     d2, i2 = knn(x, 4)
-    assert (i1 == i2).all()
+    assert (i1 == i2).all() and (d1 == d2).all()
     with pytest.raises(ConfigError, match="index must be"):
         build_index(x, "annoy")
 

@@ -21,7 +21,7 @@ from filters.minhash_dedup import (
     optimal_bands,
     shingle_hashes,
 )
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, SchemaError
 from pipelines.stage import REASON
 
 
@@ -166,6 +166,22 @@ def test_stage_keeps_best_score_and_joins_columns():
     kept, rejected = MinHashDedup(column=["instruction", "input"], keep="score").process(t)
     assert kept.column("id").to_pylist() == ["b", "c"]
     assert rejected.column(REASON).to_pylist() == ["duplicate_of:b"]
+
+
+def test_stage_keep_column_must_be_numeric():
+    t = pa.table({"id": ["a"], "instruction": ["x"], "score": ["high"]})
+    with pytest.raises(SchemaError, match="expected a number"):
+        MinHashDedup(keep="score").process(t)
+
+
+def test_stage_accepts_large_string_ids_in_chunks():
+    # regression: binary_join_element_wise had no kernel for (string, large_string, string)
+    t = pa.table({"id": pa.array(["a", "b", "c"], pa.large_string()),
+                  "instruction": pa.array(["same words in here", "other text entirely now", "same words in here"], pa.large_string())})
+    t = pa.concat_tables([t.slice(0, 1), t.slice(1)])
+    kept, rejected = MinHashDedup().process(t)
+    assert kept.column("id").to_pylist() == ["a", "b"]
+    assert rejected.column(REASON).to_pylist() == ["duplicate_of:a"]
 
 
 def test_stage_handles_empty_table():
