@@ -15,7 +15,7 @@ import inspect
 import json
 from typing import Any
 
-from filters.constraint_extract import Constraint, validate_constraint
+from filters.constraint_rules import Constraint, validate_constraint
 from filters.ifeval import CHECKERS
 from pipelines.errors import ConfigError, ParseError
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from pipelines.errors import ConfigError
-from pipelines.stage import Stage, set_column, split_by_reason
+from pipelines.stage import Stage, check_choice, check_flag, set_column, split_by_reason
 
 __all__ = ["VerifyConstraints", "parse_kwargs", "verify_constraints"]
 
@@ -115,12 +115,8 @@ class VerifyConstraints(Stage):
     version = "1"
 
     def __init__(self, *, column: str = "response", multiple: bool | None = None, prompt_column: str = "instruction", mode: Mode = "strict", reject_failed: bool = False) -> None:
-        if mode not in ("strict", "loose"):
-            msg = f"mode must be 'strict' or 'loose', got {mode!r}"
-            raise ConfigError(msg)
-        if not isinstance(reject_failed, bool):
-            msg = f"reject_failed must be true or false, got {reject_failed!r}"
-            raise ConfigError(msg)
+        check_choice("mode", mode, ("strict", "loose"))
+        check_flag("reject_failed", reject_failed)
         self.column, self.prompt_column, self.mode, self.reject_failed = column, prompt_column, mode, reject_failed
         self.multiple = column == "responses" if multiple is None else bool(multiple)
         self.params = {"column": column, "multiple": self.multiple, "prompt_column": prompt_column, "mode": mode, "reject_failed": reject_failed}

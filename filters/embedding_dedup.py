@@ -16,7 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.embeddings import DEFAULT_MODEL, neighbors_within, table_embeddings
+from filters.embeddings import (
+    DEFAULT_MODEL,
+    neighbor_ids,
+    neighbors_within,
+    table_embeddings,
+)
 from pipelines.errors import ConfigError
 from pipelines.stage import Stage, split_by_reason
 
@@ -122,7 +127,6 @@ class EmbeddingDedup(Stage):
         first = earliest_duplicate(emb, self.radius)
         # Magpie keeps a row iff its duplicate set's lowest index is its own.
         is_dup = (first >= 0) & (first < np.arange(len(first)))
-        ids = pc.cast(table.column("id"), pa.string()).combine_chunks()
-        target = pc.fill_null(pc.take(ids, pa.array(np.where(is_dup, first, 0))), "")
+        target = pc.fill_null(neighbor_ids(table, np.where(is_dup, first, -1)), "")
         reasons = pc.if_else(pa.array(is_dup), pc.binary_join_element_wise("duplicate_of:", target, ""), pa.nulls(len(first), pa.string()))
         return split_by_reason(table, reasons)

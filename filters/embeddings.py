@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import ConfigError, MissingDependencyError, SchemaError
 
@@ -39,6 +40,7 @@ __all__ = [
     "embedding_array",
     "knn",
     "load_embedder",
+    "neighbor_ids",
     "neighbors_within",
     "normalize",
     "table_embeddings",
@@ -328,6 +330,22 @@ def table_embeddings(
             raise SchemaError(msg, column=embedding_column)
         return normalize(values.reshape(n, values.size // n if n else 0))
     return embed(column_text(table, columns), model=model, batch_size=batch_size)
+
+
+def neighbor_ids(table: pa.Table, rows: np.ndarray) -> pa.Array:
+    """The ``id`` (as a string) of row ``rows[j]`` of ``table`` for each ``j``; null where
+    ``rows[j] < 0`` (faiss's and the stages' "no neighbour").
+
+    Examples
+    --------
+    >>> import numpy as np, pyarrow as pa
+    >>> neighbor_ids(pa.table({"id": [7, 8, 9]}), np.array([2, -1, 0])).to_pylist()
+    ['9', None, '7']
+    """
+    ids = pc.cast(table.column("id"), pa.string()).combine_chunks()
+    rows = np.asarray(rows, np.int64)
+    none = rows < 0
+    return pc.take(ids, pa.array(np.where(none, 0, rows), pa.int64(), mask=none))
 
 
 def embedding_array(emb: np.ndarray) -> pa.Array:

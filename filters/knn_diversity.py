@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from filters.embeddings import (
     DEFAULT_MODEL,
     build_index,
     embedding_array,
+    neighbor_ids,
     table_embeddings,
 )
 from pipelines.errors import ConfigError
@@ -157,12 +157,9 @@ class KnnDiversity(Stage):
                 rows = np.arange(start, start + len(q))
                 sl = slice(start, start + len(q))
                 min_d[sl], repeat[sl], similar[sl] = neighbor_stats(rows, d, i, p["threshold"])
-        ids = pc.cast(table.column("id"), pa.string()).combine_chunks()
-        has = similar >= 0
-        uuid = pc.if_else(pa.array(has), pc.take(ids, pa.array(np.where(has, similar, 0))), pa.nulls(n, pa.string())) if n else pa.array([], pa.string())
         out = set_column(table, "min_neighbor_distance", pa.array(min_d, pa.float64(), from_pandas=True))
         out = set_column(out, "repeat_count", pa.array(repeat, pa.int64()))
-        out = set_column(out, "min_similar_uuid", uuid, pa.string())
+        out = set_column(out, "min_similar_uuid", neighbor_ids(table, similar), pa.string())
         if p["output_embedding"]:
             out = set_column(out, "embedding", embedding_array(emb))
         return out, empty_rejected(out)

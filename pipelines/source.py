@@ -20,6 +20,35 @@ from pipelines.inputs import read_input
 
 GENERATED_SCHEMA = pa.schema([("id", pa.string()), ("row_seed", pa.int64())])
 
+# Accepted spellings of the SFT columns, in the order they are tried (as TRL's data_utils
+# lists accepted column sets): Alpaca's output, prompt/completion, chosen-less ShareGPT...
+SFT_ALIASES = {"instruction": ("prompt", "question", "query"), "response": ("output", "completion", "answer")}
+
+
+def maybe_sft_columns(table: pa.Table) -> pa.Table:
+    """Give ``instruction``/``response`` columns to common SFT layouts; safe to apply twice.
+
+    Renames the first alias present (``output`` -> ``response``, ``prompt`` -> ``instruction``)
+    and, for a ``messages`` column with no instruction, takes the first user and assistant turns.
+    """
+    names = table.column_names
+    for target, aliases in SFT_ALIASES.items():
+        if target in names:
+            continue
+        for a in aliases:
+            if a in names and pa.types.is_string(table.schema.field(a).type) or (a in names and pa.types.is_large_string(table.schema.field(a).type)):
+                table = table.rename_columns([target if n == a else n for n in table.column_names])
+                break
+    names = table.column_names
+    if "messages" in names and ("instruction" not in names or "response" not in names):
+        msgs = table.column("messages").to_pylist()
+        first = lambda conv, role: next((m["content"] for m in (conv or []) if m.get("role") == role), None)  # noqa: E731
+        if "instruction" not in names:
+            table = table.append_column("instruction", pa.array([first(c, "user") for c in msgs], pa.string()))
+        if "response" not in table.column_names:
+            table = table.append_column("response", pa.array([first(c, "assistant") for c in msgs], pa.string()))
+    return table
+
 
 def content_ids(table: pa.Table) -> pa.Array:
     """sha1 of each row's canonical JSON (sorted keys), 16 hex chars.
@@ -64,6 +93,9 @@ class Source:
                 raise ConfigError("this recipe reads an input file: pass --input PATH", hint="e.g. aligncraft run curate --input my_sft.jsonl")
             self.columns = spec.pop("columns", None) or {}
             self.required = spec.pop("required", None) or []
+            self.normalize = spec.pop("normalize", None)
+            if self.normalize not in (None, "sft"):
+                raise ConfigError(f"source.normalize must be 'sft' or absent, got {self.normalize!r}")
         else:
             raise ConfigError(f"unknown source type '{self.type}'", hint="use 'generate' or 'input'")
         spec.pop("path", None)
@@ -76,7 +108,12 @@ class Source:
             if self.type == "generate":
                 self._table = generated_slots(self.num_rows, self.seed)
             else:
-                t = read_input(self.path, columns=self.columns, required=self.required, limit=self.limit)
+                t = read_input(self.path, columns=self.columns, required=() if self.normalize else self.required, limit=self.limit)
+                if self.normalize == "sft":
+                    t = maybe_sft_columns(t)
+                    missing = [c for c in self.required if c not in t.column_names]
+                    if missing:
+                        raise InputError(f"no column for '{missing[0]}' (has: {', '.join(t.column_names)}); accepted: {missing[0]} or {', '.join(SFT_ALIASES.get(missing[0], ()))}", path=str(self.path), column=missing[0], hint=f"map it with --set source.columns.{missing[0]}=<name in file>")
                 if "id" not in t.column_names:
                     t = t.append_column("id", content_ids(t))
                 elif not pa.types.is_string(t.schema.field("id").type):
@@ -93,7 +130,7 @@ class Source:
             h.update(f"generate:{self.num_rows}:{self.seed}".encode())
         else:
             p = Path(self.path)
-            h.update(json.dumps({"columns": self.columns, "limit": self.limit}, sort_keys=True).encode())
+            h.update(json.dumps({"columns": self.columns, "limit": self.limit, "normalize": self.normalize}, sort_keys=True).encode())
             files = sorted(p.rglob("*")) if p.is_dir() else [p]
             for f in files:
                 if f.is_file():

@@ -115,6 +115,27 @@ def split_by_reason(table: pa.Table, reasons: pa.Array | Sequence[str | None], r
     return kept, rejected
 
 
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """Raise ``ConfigError`` unless ``value`` is one of ``choices``, naming the parameter.
+
+    >>> check_choice("mode", "fast", ("strict", "loose"))
+    Traceback (most recent call last):
+    ...
+    pipelines.errors.ConfigError: mode must be 'strict' or 'loose', got 'fast'
+    """
+    if value not in choices:
+        names = [repr(c) for c in choices]
+        msg = f"{name} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}"
+        raise ConfigError(msg)
+
+
+def check_flag(name: str, value: Any) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a bool (a recipe's ``"false"`` is not)."""
+    if not isinstance(value, bool):
+        msg = f"{name} must be true or false, got {value!r}"
+        raise ConfigError(msg)
+
+
 def drop_columns(table: pa.Table, names: Sequence[str]) -> pa.Table:
     present = [n for n in names if n in table.column_names]
     return table.drop_columns(present) if present else table

@@ -6,8 +6,9 @@ allenai/IFBench):
 * **strict**: an instruction is followed when ``response.strip()`` is non-empty and the
   checker passes on the raw response;
 * **loose**: it is followed when the checker passes on *any* of 8 variants of the
-  response that is non-empty once stripped (see :func:`loose_variants`). Loose forgives
-  a preamble line, a closing line and markdown ``*`` emphasis.
+  response that is non-empty once stripped (IFEval's own, :func:`filters.ifeval.loose_variants`,
+  re-exported here). Loose forgives a preamble line, a closing line and markdown ``*``
+  emphasis.
 
 Kwargs come as stored in ``IFBench_test.jsonl``, where every instruction carries every
 possible key and unused ones are ``None``: ``None`` values are dropped before the
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from filters.ifbench.registry import IFBENCH_CHECKERS
+from filters.ifeval.verifier import loose_variants, response_variants
 from pipelines.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,32 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["loose_variants", "verify_ifbench"]
 
 _MODES = ("strict", "loose")
-
-
-def loose_variants(response: str) -> list[str]:
-    """The 8 loose-mode variants of ``response``, in the reference's order.
-
-    Raw; all ``*`` removed; first line removed; last line removed; first and last lines
-    removed; and the ``*``-removed forms of the three line-removed ones. Line-removed
-    variants are stripped.
-
-    >>> loose_variants("Sure!\\n**Hi**\\nBye")
-    ['Sure!\\n**Hi**\\nBye', 'Sure!\\nHi\\nBye', '**Hi**\\nBye', 'Sure!\\n**Hi**', '**Hi**', 'Hi\\nBye', 'Sure!\\nHi', 'Hi']
-    """
-    lines = response.split("\n")
-    remove_first = "\n".join(lines[1:]).strip()
-    remove_last = "\n".join(lines[:-1]).strip()
-    remove_both = "\n".join(lines[1:-1]).strip()
-    return [
-        response,
-        response.replace("*", ""),
-        remove_first,
-        remove_last,
-        remove_both,
-        remove_first.replace("*", ""),
-        remove_last.replace("*", ""),
-        remove_both.replace("*", ""),
-    ]
 
 
 def _as_int_if_integral(value: Any) -> Any:
@@ -137,8 +113,7 @@ def verify_ifbench(
             f"{len(kwargs_list)} entries; they must pair up one to one"
         )
         raise ConfigError(msg)
-    candidates = [response] if mode == "strict" else loose_variants(response)
-    candidates = [c for c in candidates if c.strip()]
+    candidates = response_variants(response, mode)
     verdicts = []
     for instruction_id, kwargs in zip(instruction_id_list, kwargs_list):
         checker = IFBENCH_CHECKERS.get(instruction_id)

@@ -11,6 +11,12 @@ and verdicts, as pure functions: ``CHECKERS[id](response, prompt=..., **kwargs)`
 from __future__ import annotations
 
 from filters.ifeval.registry import CHECKERS, bind
-from filters.ifeval.verifier import MODES, response_variants, satisfaction_rate, verify
+from filters.ifeval.verifier import (
+    MODES,
+    loose_variants,
+    response_variants,
+    satisfaction_rate,
+    verify,
+)
 
-__all__ = ["CHECKERS", "MODES", "bind", "response_variants", "satisfaction_rate", "verify"]
+__all__ = ["CHECKERS", "MODES", "bind", "loose_variants", "response_variants", "satisfaction_rate", "verify"]

@@ -14,10 +14,36 @@ from typing import Any, Literal
 from filters.ifeval.registry import bind
 from pipelines.errors import ConfigError
 
-__all__ = ["MODES", "response_variants", "satisfaction_rate", "verify"]
+__all__ = ["MODES", "loose_variants", "response_variants", "satisfaction_rate", "verify"]
 
 Mode = Literal["strict", "loose"]
 MODES: tuple[str, ...] = ("strict", "loose")
+
+
+def loose_variants(response: str) -> list[str]:
+    """The 8 loose-mode variants of ``response``, in the reference's order, repeats and blanks kept.
+
+    Raw; all ``*`` removed; first line removed; last line removed; first and last lines
+    removed; and the ``*``-removed forms of the three line-removed ones. Line-removed
+    variants are stripped. IFBench's loose mode uses the same 8 (:mod:`filters.ifbench`).
+
+    >>> loose_variants("Sure!\\n**Hi**\\nBye")
+    ['Sure!\\n**Hi**\\nBye', 'Sure!\\nHi\\nBye', '**Hi**\\nBye', 'Sure!\\n**Hi**', '**Hi**', 'Hi\\nBye', 'Sure!\\nHi', 'Hi']
+    """
+    lines = response.split("\n")
+    no_first = "\n".join(lines[1:]).strip()
+    no_last = "\n".join(lines[:-1]).strip()
+    no_both = "\n".join(lines[1:-1]).strip()
+    return [
+        response,
+        response.replace("*", ""),
+        no_first,
+        no_last,
+        no_both,
+        no_first.replace("*", ""),
+        no_last.replace("*", ""),
+        no_both.replace("*", ""),
+    ]
 
 
 def response_variants(response: str, mode: Mode = "strict") -> tuple[str, ...]:
@@ -33,21 +59,7 @@ def response_variants(response: str, mode: Mode = "strict") -> tuple[str, ...]:
     if mode != "loose":
         msg = f"mode must be one of {', '.join(MODES)}, got {mode!r}"
         raise ConfigError(msg)
-    lines = response.split("\n")
-    no_first = "\n".join(lines[1:]).strip()
-    no_last = "\n".join(lines[:-1]).strip()
-    no_both = "\n".join(lines[1:-1]).strip()
-    candidates = (
-        response,
-        response.replace("*", ""),
-        no_first,
-        no_last,
-        no_both,
-        no_first.replace("*", ""),
-        no_last.replace("*", ""),
-        no_both.replace("*", ""),
-    )
-    return tuple(v for v in dict.fromkeys(candidates) if v.strip())
+    return tuple(v for v in dict.fromkeys(loose_variants(response)) if v.strip())
 
 
 def verify(

@@ -7,19 +7,19 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.constraint_extract import (
+from filters.constraint_extract import ExtractConstraints
+from filters.constraint_extract_llm import (
+    CONSTRAINTS_SCHEMA,
+    extraction_prompt,
+    parse_constraints,
+)
+from filters.constraint_rules import (
     Constraint,
-    ExtractConstraints,
     extract_constraints,
     number,
     relation,
     repeat_span,
     validate_constraint,
-)
-from filters.constraint_extract_llm import (
-    CONSTRAINTS_SCHEMA,
-    extraction_prompt,
-    parse_constraints,
 )
 from pipelines.errors import ConfigError, ParseError
 from pipelines.stage import RAW, REASON

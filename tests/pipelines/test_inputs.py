@@ -91,3 +91,19 @@ def test_generate_source_ids_depend_on_seed_and_position():
     assert a.column("id").to_pylist() == b.column("id").to_pylist()[:5]
     assert a.column("row_seed").to_pylist() == b.column("row_seed").to_pylist()[:5]
     assert set(a.column("id").to_pylist()).isdisjoint(c.column("id").to_pylist())
+
+
+def test_sft_normalization_accepts_common_layouts():
+    import pyarrow as pa
+
+    from pipelines.source import maybe_sft_columns
+
+    alpaca = pa.table({"instruction": ["q"], "input": [""], "output": ["a"]})
+    assert maybe_sft_columns(alpaca).column("response").to_pylist() == ["a"]
+    pc_ = pa.table({"prompt": ["q"], "completion": ["a"]})
+    t = maybe_sft_columns(pc_)
+    assert t.column("instruction").to_pylist() == ["q"] and t.column("response").to_pylist() == ["a"]
+    assert maybe_sft_columns(t).equals(t)  # safe twice
+    msgs = pa.table({"messages": [[{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]]})
+    t = maybe_sft_columns(msgs)
+    assert t.column("instruction").to_pylist() == ["q"] and t.column("response").to_pylist() == ["a"]
