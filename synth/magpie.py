@@ -133,7 +133,7 @@ class MagpieTurns(LLMStage):
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         llm = self.engine_llm
         tok = llm.tokenizer
-        _, stop, stop_ids = MagpieInstructions.prompt_and_stops(self)  # type: ignore[arg-type]
+        stop, stop_ids = stop_strings(tok)
         rows = table.select(["instruction", "response"]).to_pylist()
         convs = [[{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["response"]}] for r in rows]
         reasons: list[str | None] = [None] * len(rows)
