@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from pipelines.errors import BackendError, MissingDependencyError
 from synth.llm import Chat, Completion, Output, check_sampling
@@ -29,6 +30,7 @@ class OpenAILLM:
         self.max_concurrency = max_concurrency
         self.name = model or self._first_model()
         self._tokenizer_name = tokenizer
+        self._tok: Any = None
 
     def _first_model(self) -> str:
         try:
@@ -38,9 +40,12 @@ class OpenAILLM:
 
     @property
     def tokenizer(self) -> Any:
-        from transformers import AutoTokenizer
+        """The served model's tokenizer (loaded once; ``tokenizer=`` when the served name is not a path)."""
+        if self._tok is None:
+            from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(self._tokenizer_name or self.name)
+            self._tok = AutoTokenizer.from_pretrained(self._tokenizer_name or self.name)
+        return self._tok
 
     def generate(self, prompts: Sequence[str], sampling: dict[str, Any], *, seeds: Sequence[int] | None = None) -> list[Output]:
         return self._map(lambda i, p: self._complete(p, sampling, seeds[i] if seeds is not None else None), prompts)
@@ -79,6 +84,11 @@ class OpenAILLM:
             if "context length" in msg or "maximum context" in msg or "too long" in msg:
                 return None, "prompt_too_long: " + msg[:200]
             return None, "bad_request: " + msg[:200]
+        except self._openai.NotFoundError as exc:
+            raise BackendError(f"the server at {self.base_url} does not serve model '{self.name}': {exc}", hint="check model: (GET /v1/models lists the served names), or leave it empty to use the first one") from exc
+        except self._openai.APIStatusError as exc:
+            # 401/403, and 429/5xx once the client's retries are spent: the server, not the row, is at fault
+            raise BackendError(f"the server at {self.base_url} answered HTTP {exc.status_code}: {exc}", hint="check the server log, api_key and max_retries") from exc
 
     def _complete(self, prompt: str, sampling: dict[str, Any], seed: int | None) -> Output:
         kw = self._kwargs(sampling, seed)

@@ -16,8 +16,9 @@ Each prompt gives one :class:`Output`: ``n`` completions, or an ``error`` (for e
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 Chat = list[dict[str, str]]
 
@@ -69,6 +70,10 @@ def check_sampling(sampling: dict[str, Any], where: str = "sampling") -> dict[st
     unknown = set(sampling) - SAMPLING_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown sampling parameter(s) {sorted(unknown)}", hint=f"use vLLM SamplingParams names: {sorted(SAMPLING_KEYS)}")
+    n, temperature = sampling.get("n") or 1, sampling.get("temperature")
+    if int(n) > 1 and temperature is not None and float(temperature) < 1e-5:
+        # vLLM refuses this deep in the engine; every backend refuses it here, by name
+        raise ConfigError(f"{where}: n={n} with temperature={temperature} would give {n} identical greedy completions", hint="set temperature > 0 to sample n different completions, or n: 1")
     so = sampling.get("structured_outputs")
     if so is not None and (not isinstance(so, dict) or not set(so) <= {"json", "choice", "regex", "grammar"}):
         raise ConfigError(f"{where}: structured_outputs must be a dict with one of json/choice/regex/grammar")
@@ -100,6 +105,15 @@ def get_llm(backend: str | None, model: str | None, **options: Any) -> LLM:
     llm = cls(model, **options)
     _CACHE[key] = llm
     return llm
+
+
+def release(llm: LLM) -> None:
+    """Drop one cached engine (a test module's tiny model), keeping the others warm."""
+    for key in [k for k, v in _CACHE.items() if v is llm]:
+        del _CACHE[key]
+    import gc
+
+    gc.collect()
 
 
 def release_all() -> None:

@@ -9,6 +9,7 @@ import pyarrow as pa
 from pipelines.errors import ConfigError
 from pipelines.stage import set_column, split_by_reason
 from synth.chat_format import MESSAGES, prompt_messages
+from synth.llm import check_sampling
 from synth.llm_stage import LLMStage
 
 
@@ -71,7 +72,7 @@ class SampleResponses(Respond):
         super().__init__(**kw)
         self.k = k
         self.params["k"] = k
-        self.sampling = {**self.sampling, "n": k}
+        self.sampling = check_sampling({**self.sampling, "n": k}, where="sample_responses.sampling")  # n > 1 at temperature 0 fails here, before any model loads
 
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         chats = self.chats(table)

@@ -20,14 +20,18 @@ CHATML_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-_WORDS = (
-    "the a an of to in and or is are was were be been it this that with for on at by from "
-    "as not but if then else when while how what why who which where write explain list give "
-    "name three fruits apple banana orange grape answer question user assistant system model "
-    "data train test small large fast slow red green blue one two three four five six seven "
-    "eight nine ten hello world python code function return value number text word sentence "
-    "please thank you can could would should will shall may might must do does did make made"
-).split()
+_WORDS = [
+    "the", "a", "an", "of", "to", "in", "and", "or", "is", "are", "was", "were", "be", "been",
+    "it", "this", "that", "with", "for", "on", "at", "by", "from", "as", "not", "but", "if",
+    "then", "else", "when", "while", "how", "what", "why", "who", "which", "where", "write",
+    "explain", "list", "give", "name", "three", "fruits", "apple", "banana", "orange", "grape",
+    "answer", "question", "user", "assistant", "system", "model", "data", "train", "test",
+    "small", "large", "fast", "slow", "red", "green", "blue", "one", "two", "three", "four",
+    "five", "six", "seven", "eight", "nine", "ten", "hello", "world", "python", "code",
+    "function", "return", "value", "number", "text", "word", "sentence", "please", "thank",
+    "you", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "do",
+    "does", "did", "make", "made",
+]
 
 
 def _corpus() -> list[str]:

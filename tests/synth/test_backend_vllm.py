@@ -123,21 +123,21 @@ def test_unknown_sampling_key_raises(tiny):
 
 # -- SmolLM2: what random weights cannot show ------------------------------------------------
 def test_stop_string_fires(smol):
-    c = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 32, "stop": ["\n"]})[0].completions[0]
+    c = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 16, "stop": ["\n"]})[0].completions[0]
     assert c.finish_reason == "stop" and c.stop_reason == "\n"
     assert c.text and "\n" not in c.text
-    kept = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 32, "stop": ["\n"], "include_stop_str_in_output": True})[0]
+    kept = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 16, "stop": ["\n"], "include_stop_str_in_output": True})[0]
     assert kept.text == c.text + "\n"
 
 
 def test_eos_finishes_with_stop(smol):
-    c = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 64})[0].completions[0]
+    c = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 32})[0].completions[0]
     assert c.finish_reason == "stop" and c.stop_reason is None  # eos: no stop string, no extra stop id
     assert "Bananas" in c.text
 
 
 def test_chat_applies_the_template(smol):
-    greedy = {"temperature": 0, "max_tokens": 24}
+    greedy = {"temperature": 0, "max_tokens": 12}
     rendered = smol.tokenizer.apply_chat_template(FRUITS, tokenize=False, add_generation_prompt=True)
     assert rendered.startswith("<|im_start|>system\n") and rendered.endswith("<|im_start|>assistant\n")
     via_chat = smol.chat([FRUITS], greedy)[0].completions[0]
