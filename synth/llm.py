@@ -107,9 +107,17 @@ def get_llm(backend: str | None, model: str | None, **options: Any) -> LLM:
     return llm
 
 
+# vLLM engines are never destroyed inside a process: an in-process engine's teardown also
+# tears down vLLM's process-global distributed state, which every other live engine still
+# uses ("pipeline model parallel group is not initialized"). Released ones are parked here.
+_PARKED: list[LLM] = []
+
+
 def release(llm: LLM) -> None:
     """Drop one cached engine (a test module's tiny model), keeping the others warm."""
     for key in [k for k, v in _CACHE.items() if v is llm]:
+        if key[0] == "vllm":
+            _PARKED.append(_CACHE[key])
         del _CACHE[key]
     import gc
 
@@ -117,7 +125,8 @@ def release(llm: LLM) -> None:
 
 
 def release_all() -> None:
-    """Drop cached engines (tests, and between recipes in one process)."""
+    """Drop cached engines (tests, and between recipes in one process); vLLM ones are parked."""
+    _PARKED.extend(v for k, v in _CACHE.items() if k[0] == "vllm")
     _CACHE.clear()
     import gc
 
