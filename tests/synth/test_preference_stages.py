@@ -45,3 +45,27 @@ def test_language_id_upper_case_iso():
     assert detect_language("   ") == "UNKNOWN"
     kept, rej = LanguageId().process(pa.table({"id": ["1"], "instruction": ["¿Dónde está la biblioteca de la ciudad?"]}))
     assert kept.column("language").to_pylist() == ["ES"] and rej.num_rows == 0
+
+
+@pytest.mark.model
+def test_reward_model_scores_responses_and_lists(tiny_reward_model_dir):
+    """Any AutoModelForSequenceClassification reward model the user names (random weights here)."""
+    from synth.reward import RewardScore
+
+    t = pa.Table.from_pylist([
+        {"id": "a", "instruction": "Say hi", "response": "Hi!", "responses": ["Hi!", "Hello there."]},
+        {"id": "b", "instruction": "Add 2+2", "response": "4", "responses": ["4", "five"]},
+    ])
+    one = RewardScore(reward_model=str(tiny_reward_model_dir))
+    one.load()
+    kept, rej = one.process(t)
+    assert rej.num_rows == 0
+    scores = kept.column("instruct_reward").to_pylist()
+    assert all(isinstance(s, float) for s in scores) and scores[0] != scores[1]
+    assert kept.column("reward_model").to_pylist() == [str(tiny_reward_model_dir)] * 2
+    many = RewardScore(reward_model=str(tiny_reward_model_dir), column="responses")
+    many.load()
+    kept, _ = many.process(t)
+    lists = kept.column("rewards").to_pylist()
+    assert [len(x) for x in lists] == [2, 2]
+    assert lists[0][0] == pytest.approx(scores[0], abs=1e-4)  # same text, same score, batched or not
