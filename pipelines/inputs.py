@@ -7,8 +7,9 @@ expects to the names in the file (``{"instruction": "prompt"}``).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -82,9 +83,9 @@ def _lines(p: Path):
                 raise InputError(f"not valid UTF-8 at byte {exc.start} ({exc.reason})", path=str(p), line=lineno) from None
 
 
-def _read_jsonl(p: Path) -> pa.Table:
-    rows: list[dict[str, Any]] = []
-    first_keys: list[str] | None = None
+def json_records(p: Path):
+    """(line number, object) for each non-blank JSON Lines record; bad bytes, bad JSON or a
+    non-object name the file and line."""
     for lineno, line in _lines(p):
         if not line.strip():
             continue
@@ -94,9 +95,11 @@ def _read_jsonl(p: Path) -> pa.Table:
             raise InputError(f"malformed JSON at character {exc.colno}: {exc.msg}", path=str(p), line=lineno) from None
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=str(p), line=lineno)
-        if first_keys is None:
-            first_keys = list(obj)
-        rows.append(obj)
+        yield lineno, obj
+
+
+def _read_jsonl(p: Path) -> pa.Table:
+    rows = [obj for _, obj in json_records(p)]
     if not rows:
         raise InputError("the file has no records", path=str(p))
     return _from_rows(rows, p)

@@ -42,29 +42,15 @@ class ResponseRecord:
 
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; bad bytes or JSON name the line."""
+    from pipelines.inputs import json_records
+
     path = Path(path)
-    try:
-        f = path.open("rb")
-    except OSError as e:
-        raise InputError(f"cannot read file: {e.strerror or e}", path=str(path)) from None
+    if not path.is_file():
+        raise InputError("cannot read file: no such file", path=str(path))
     seen = False
-    with f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                msg = f"not valid UTF-8 (byte {e.start + 1} of the line)"
-                raise InputError(msg, path=str(path), line=number, hint="IFEval files are UTF-8 JSON Lines") from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(f"malformed JSON: {e.msg} (character {e.pos + 1})", path=str(path), line=number) from None
-            if not isinstance(obj, dict):
-                raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=number)
-            seen = True
-            yield number, obj
+    for number, obj in json_records(path):
+        seen = True
+        yield number, obj
     if not seen:
         raise InputError("file is empty: expected one JSON object per line", path=str(path))
 
