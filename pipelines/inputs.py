@@ -144,7 +144,21 @@ def _read_csv(p: Path) -> pa.Table:
     try:
         return pacsv.read_csv(p)
     except pa.ArrowInvalid as exc:
-        raise InputError(f"malformed CSV: {exc}", path=str(p)) from None
+        line, detail = _csv_bad_row(p)
+        raise InputError(f"malformed CSV: {detail or exc}", path=str(p), line=line) from None
+
+
+def _csv_bad_row(p: Path) -> tuple[int | None, str | None]:
+    """The first record whose field count differs from the header's (Arrow's error has no line)."""
+    import csv
+
+    with open(p, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        for row in reader:
+            if row and len(row) != len(header):
+                return reader.line_num, f"{len(row)} fields where the header has {len(header)}"
+    return None, None
 
 
 def _read_parquet(p: Path) -> pa.Table:

@@ -107,3 +107,10 @@ def test_sft_normalization_accepts_common_layouts():
     msgs = pa.table({"messages": [[{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]]})
     t = maybe_sft_columns(msgs)
     assert t.column("instruction").to_pylist() == ["q"] and t.column("response").to_pylist() == ["a"]
+
+
+def test_malformed_csv_names_the_line(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("prompt,answer\na,1\nb,2,extra\n")
+    with pytest.raises(InputError, match="bad.csv, line 3: malformed CSV: 3 fields where the header has 2"):
+        read_input(p)
