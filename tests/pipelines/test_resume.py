@@ -65,7 +65,12 @@ def test_sigkill_then_resume_equals_uninterrupted(setup, seed):
     kills = 0
     for attempt in range(3):
         proc = subprocess.Popen(command(recipe, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(1.0, 4.0))
+        # wait until this attempt has finished some new shard, then kill at a random moment after
+        before = len(list(out.glob("run/stages/*/stats/*.json")))
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline and len(list(out.glob("run/stages/*/stats/*.json"))) <= before:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.6))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, mid-write
             proc.wait()
