@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from pipelines.errors import AligncraftError, StageError
 from pipelines.pipeline import StageSpec
-from pipelines.run_store import StageDir, merge_stats, shard_stats
+from pipelines.run_store import StageDir, shard_stats
 from pipelines.stage import REASON, Stage
 
 log = logging.getLogger("aligncraft")
@@ -239,7 +239,3 @@ class Executor:
     def _finish(self, step: Step) -> None:
         if self.on_stage_done:
             self.on_stage_done(step)
-
-
-def stage_totals(step: Step) -> dict[str, Any]:
-    return merge_stats(step.dir.stats())

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from pipelines.errors import ConfigError
-from pipelines.executor import Executor, Step, stage_totals
+from pipelines.executor import Executor, Step
 from pipelines.pipeline import fingerprint, specs_from_recipe, validate
 from pipelines.recipe import load_recipe
 from pipelines.run_store import StageDir, atomic_write_bytes, merge_stats
@@ -87,7 +87,7 @@ def run_recipe(recipe_name: str, *, overrides: tuple[str, ...] = (), input_path:
         write_manifest("complete")
         from pipelines.output import write_output
 
-        stage_rows = [{"name": s.spec.name, "type": s.spec.type, "params": s.stage.params, "models": s.stage.models(), "needs_llm": s.stage.needs_llm, **stage_totals(s)} for s in steps]
+        stage_rows = [{"name": s.spec.name, "type": s.spec.type, "params": s.stage.params, "models": s.stage.models(), "needs_llm": s.stage.needs_llm, **merge_stats(s.dir.stats())} for s in steps]
         result = write_output(out, recipe=recipe, final=last, steps=steps, stage_rows=stage_rows, source=source, command=command, seconds=time.time() - t0)
         if push_to_hub:
             from pipelines.output import push_to_hub as push

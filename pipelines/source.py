@@ -36,7 +36,7 @@ def maybe_sft_columns(table: pa.Table) -> pa.Table:
         if target in names:
             continue
         for a in aliases:
-            if a in names and pa.types.is_string(table.schema.field(a).type) or (a in names and pa.types.is_large_string(table.schema.field(a).type)):
+            if a in names and (pa.types.is_string(table.schema.field(a).type) or pa.types.is_large_string(table.schema.field(a).type)):
                 table = table.rename_columns([target if n == a else n for n in table.column_names])
                 break
     names = table.column_names
@@ -141,10 +141,3 @@ class Source:
 
     def describe(self) -> str:
         return f"generate {self.num_rows} rows (seed {self.seed})" if self.type == "generate" else f"input {self.path}"
-
-
-def check_unique_ids(table: pa.Table, path: str) -> None:
-    import pyarrow.compute as pc
-
-    if pc.count_distinct(table.column("id")).as_py() != table.num_rows:
-        raise InputError("the 'id' column has repeated values; ids must be unique", path=path, column="id")
