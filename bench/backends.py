@@ -25,7 +25,7 @@ VLLM_CPU_KVCACHE_SPACE=1, in-process engine, one torch thread (see below))::
        512:  650 /  652  (0.997)
     ratio: 1.00
 
-Before ``synth.backend_vllm._limit_cpu_threads`` the in-process engine kept two torch
+Before ``synth.backends.vllm._limit_cpu_threads`` the in-process engine kept two torch
 OpenMP threads, whose spin-waits on the busy box made every figure swing 10x (18-600
 tok/s for the same call) and the ratio meaningless (pairs at 1.85, 0.19, 1.76); with one
 thread (what ``vllm serve`` itself picks on 2 cores) runs repeat within a few percent.
@@ -112,7 +112,7 @@ def pair(llm, prompts: list[str], max_tokens: int, ours_first: bool) -> tuple[fl
 
 def overhead(llm, prompts: list[str]) -> None:
     """The backend's own per-call work, timed without decoding."""
-    from synth.backend_vllm import _completion
+    from synth.backends.vllm import _completion
 
     t0 = time.perf_counter()
     ids = llm.tokenizer(prompts, add_special_tokens=False)["input_ids"]
@@ -136,7 +136,7 @@ def main() -> None:
     ap.add_argument("--sweep-max-tokens", type=int, default=32)
     args = ap.parse_args()
 
-    from synth.llm import get_llm
+    from synth.backends.llm import get_llm
 
     t0 = time.perf_counter()
     llm = get_llm("vllm", "default", max_model_len=2048)

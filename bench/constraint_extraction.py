@@ -1,6 +1,6 @@
-"""Benchmark: rule-based constraint extraction (filters.constraint_extract) on IFEval.
+"""Benchmark: rule-based constraint extraction (filters.verify.extract) on IFEval.
 
-Runs :func:`filters.constraint_rules.extract_constraints` on the 541 prompts of
+Runs :func:`filters.verify.rules.extract_constraints` on the 541 prompts of
 IFEval's ``input_data.jsonl`` (shared/data/ifeval) and scores the extracted constraints
 against the annotated ``instruction_id_list``/``kwargs``, as multisets per prompt:
 
@@ -69,7 +69,7 @@ def score(gold: list[tuple[str, dict[str, Any]]], pred: list[tuple[str, dict[str
 
 def seed_hits() -> None:
     """How often the rules fire on unannotated seed prompts (false-positive check), to stderr."""
-    from filters.constraint_rules import extract_constraints
+    from filters.verify.rules import extract_constraints
 
     seeds = DATA.parents[1] / "seeds"
     texts = [r["instruction"] + (f"\n\n{r['input']}" if r.get("input") else "") for r in json.loads((seeds / "alpaca_data_random5000.json").read_text())]
@@ -90,7 +90,7 @@ def seed_hits() -> None:
 
 
 def main(verbose: bool = False) -> None:
-    from filters.constraint_rules import extract_constraints
+    from filters.verify.rules import extract_constraints
 
     rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
     t0 = time.perf_counter()

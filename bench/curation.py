@@ -147,7 +147,7 @@ def pair_quality(docs, family, labels_by_method, *, sample_families: int = 300, 
 
 
 def bench_minhash(texts: list[str], n_docs: int, repeats: int = 2) -> dict:
-    from filters.minhash_dedup import MinHashDedup, duplicate_clusters
+    from filters.dedup.minhash import MinHashDedup, duplicate_clusters
 
     docs, family = perturbed_corpus(texts, n_docs)
     table = pa.table({"id": [f"d{i}" for i in range(len(docs))], "instruction": docs})
@@ -186,7 +186,7 @@ def clustered(n: int, dim: int = 384, per: int = 200, noise: float = 0.33, seed:
 
 
 def bench_diversity(n: int, budget: int) -> dict:
-    from filters.deita_select import select_diverse, select_diverse_naive
+    from filters.select.deita_select import select_diverse, select_diverse_naive
 
     emb = clustered(n)
     order = np.random.default_rng(1).permutation(n)
@@ -209,11 +209,11 @@ def bench_diversity(n: int, budget: int) -> dict:
 # -- (3) stage rows/s ------------------------------------------------------------------
 
 def bench_stages(texts: list[str]) -> dict:
-    from filters.deita_select import DeitaSelect
-    from filters.embedding_dedup import EmbeddingDedup
+    from filters.select.deita_select import DeitaSelect
+    from filters.dedup.embedding import EmbeddingDedup
     from filters.embeddings import embed, embedding_array, load_embedder
-    from filters.isa_select import IsaSelect
-    from filters.knn_diversity import KnnDiversity
+    from filters.select.isa import IsaSelect
+    from filters.dedup.knn_diversity import KnnDiversity
 
     load_embedder()
     emb, t_embed = timed(embed, texts)

@@ -44,8 +44,8 @@ def main() -> None:
     from pipelines.recipe import load_recipe
     from pipelines.run import run_recipe
     from pipelines.source import generated_slots
-    from synth.llm import get_llm
-    from synth.magpie import MagpieInstructions
+    from synth.backends.llm import get_llm
+    from synth.magpie.instructions import MagpieInstructions
 
     recipe = load_recipe("magpie-sft", (f"source.num_rows={args.rows}", f"batch_size={args.rows}", f"generate.max_tokens={args.ins_tokens}", f"respond.sampling={{max_tokens: {args.res_tokens}}}"))
     recipe["stages"] = recipe["stages"][:2]

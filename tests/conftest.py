@@ -51,6 +51,6 @@ def tiny_reward_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smollm_dir() -> Path:
     """The embedded SmolLM2-135M-Instruct, converted once into the user cache."""
-    from synth.models import prepare_default_model
+    from synth.backends.models import prepare_default_model
 
     return prepare_default_model()

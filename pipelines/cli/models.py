@@ -13,7 +13,7 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Convert again even if the cached folder is valid.")
 def prepare(force: bool) -> None:
     """Convert the embedded SmolLM2 GGUF into a cached HF model folder (once, checksummed)."""
-    from synth.models import default_embedder_path, prepare_default_model
+    from synth.backends.models import default_embedder_path, prepare_default_model
 
     click.echo(f"chat model (default): {prepare_default_model(force=force)}")
     click.echo(f"embedding model (default): {default_embedder_path()}")
@@ -22,6 +22,6 @@ def prepare(force: bool) -> None:
 @cli.command("path")
 def path() -> None:
     """Print the cached default chat model folder (prepares it if needed)."""
-    from synth.models import prepare_default_model
+    from synth.backends.models import prepare_default_model
 
     click.echo(str(prepare_default_model()))

@@ -1,6 +1,6 @@
 """``aligncraft verify``: IFEval verdicts for a file of responses.
 
-Only wiring: reading, matching and checking live in :mod:`filters.ifeval.evaluate`.
+Only wiring: reading, matching and checking live in :mod:`filters.verify.ifeval.evaluate`.
 """
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ def cli(prompts_path: Path, responses_path: Path, mode: str, out_path: Path | No
     follow_instruction_list, follow_all_instructions) to --out or stdout, and prints
     prompt-level and instruction-level accuracy and a per-instruction table to stderr.
     """
-    from filters.ifeval.evaluate import (
+    from filters.verify.ifeval.evaluate import (
         evaluate,
         format_report,
         read_prompts,
         read_responses,
         summarize,
     )
-    from filters.ifeval.records import write_results
+    from filters.verify.ifeval.records import write_results
 
     try:
         prompts = read_prompts(prompts_path)

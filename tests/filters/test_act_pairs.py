@@ -1,4 +1,4 @@
-"""ActPairs (filters/act_pairs.py) on hand-made rows: exact picks, CSRs and reasons;
+"""ActPairs (filters/verify/act_pairs.py) on hand-made rows: exact picks, CSRs and reasons;
 rows in = kept + rejected; and the CPU half of the act-prefs recipe (verify -> pairs)."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.act_pairs import ActPairs, act_pick
-from filters.constraint_verify import VerifyConstraints
+from filters.verify.act_pairs import ActPairs, act_pick
+from filters.verify.verify_constraints import VerifyConstraints
 from pipelines.errors import ConfigError
 from pipelines.stage import REASON
-from synth.chat_format import MESSAGES
+from pipelines.chat_format import MESSAGES
 
 
 def rows(responses: list[list[str]], csrs: list[list[float]]) -> pa.Table:

@@ -1,4 +1,4 @@
-"""Constraint extraction (filters/constraint_extract.py, filters/constraint_extract_llm.py):
+"""Constraint extraction (filters/verify/extract.py, filters/verify/extract_llm.py):
 rules on hand-written phrasings, kwargs validation, the LLM JSON parser and the stage."""
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.constraint_extract import ExtractConstraints
-from filters.constraint_extract_llm import (
+from filters.verify.extract import ExtractConstraints
+from filters.verify.extract_llm import (
     CONSTRAINTS_SCHEMA,
     extraction_prompt,
     parse_constraints,
 )
-from filters.constraint_rules import (
+from filters.verify.rules import (
     Constraint,
     extract_constraints,
     number,
@@ -23,7 +23,7 @@ from filters.constraint_rules import (
 )
 from pipelines.errors import ConfigError, ParseError
 from pipelines.stage import RAW, REASON
-from synth.llm import Completion, Output
+from synth.backends.llm import Completion, Output
 
 
 def pairs(text: str) -> list[tuple[str, dict]]:

@@ -1,4 +1,4 @@
-"""VerifyConstraints (filters/constraint_verify.py) on hand-made rows: exact verdicts,
+"""VerifyConstraints (filters/verify/verify_constraints.py) on hand-made rows: exact verdicts,
 CSRs and reasons; rows in = kept + rejected."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.constraint_verify import (
+from filters.verify.verify_constraints import (
     VerifyConstraints,
     parse_kwargs,
     verify_constraints,

@@ -7,7 +7,7 @@ import math
 import pyarrow as pa
 import pytest
 
-from filters.deita_score import (
+from filters.select.deita_score import (
     COMPLEXITY_TEMPLATE,
     DEITA_FALLBACK,
     QUALITY_TEMPLATE,
@@ -20,8 +20,8 @@ from filters.deita_score import (
     quality_prompt,
 )
 from pipelines.errors import ConfigError, ParseError
-from synth.chat_format import MESSAGES
-from synth.llm import Completion, Output
+from pipelines.chat_format import MESSAGES
+from synth.backends.llm import Completion, Output
 
 LN = math.log
 
@@ -222,7 +222,7 @@ def test_requires_follow_the_format():
 @pytest.mark.model
 @pytest.mark.parametrize("backend", ["transformers", "vllm"])
 def test_smollm2_scores_single_and_multi_turn(backend):
-    from synth.llm import release_all
+    from synth.backends.llm import release_all
 
     single = pa.table({
         "id": ["a", "b", "c", "d"],

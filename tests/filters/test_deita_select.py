@@ -1,4 +1,4 @@
-"""filters.deita_select: the blocked selection equals the naive loop; the stage's reasons."""
+"""filters.select.deita_select: the blocked selection equals the naive loop; the stage's reasons."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.deita_select import (
+from filters.select.deita_select import (
     DeitaSelect,
     score_order,
     select_diverse,
@@ -64,7 +64,7 @@ def test_random_data_same_as_naive(seed, tau):
 
 @pytest.mark.parametrize("noise", [0.2, 0.33, 0.5])
 def test_clustered_data_same_as_naive(noise, monkeypatch):
-    import filters.deita_select as mod
+    import filters.select.deita_select as mod
 
     dense_calls = []
     dense = mod._dense_top

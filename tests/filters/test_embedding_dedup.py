@@ -1,4 +1,4 @@
-"""filters.embedding_dedup: Magpie's dedup rule on hand-made vectors and on Alpaca."""
+"""filters.dedup.embedding: Magpie's dedup rule on hand-made vectors and on Alpaca."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.embedding_dedup import EmbeddingDedup, earliest_duplicate, radius_for
+from filters.dedup.embedding import EmbeddingDedup, earliest_duplicate, radius_for
 from filters.embeddings import embedding_array, normalize
 from pipelines.errors import ConfigError
 from pipelines.stage import REASON

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from filters.ifbench import (
+from filters.verify.ifbench import (
     IFBENCH_CHECKERS,
     count,
     custom,
@@ -20,9 +20,9 @@ from filters.ifbench import (
     verify_ifbench,
     words,
 )
-from filters.ifbench.emoji_chars import is_emoji_char
-from filters.ifbench.syllables import count_syllables
-from filters.ifbench.verbs import is_verb
+from filters.verify.ifbench.emoji_chars import is_emoji_char
+from filters.verify.ifbench.syllables import count_syllables
+from filters.verify.ifbench.verbs import is_verb
 from pipelines.errors import ConfigError
 
 
@@ -69,7 +69,7 @@ def test_docstring_examples(module):
     import doctest
     import importlib
 
-    mod = importlib.import_module("filters.ifbench" if module == "__init__" else f"filters.ifbench.{module}")
+    mod = importlib.import_module("filters.verify.ifbench" if module == "__init__" else f"filters.verify.ifbench.{module}")
     assert doctest.testmod(mod).failed == 0
 
 
@@ -458,7 +458,7 @@ def test_sentence_alphabet_strips_leading_quotes():
 
 
 def test_european_capitals_sort():
-    from filters.ifbench.lexicon import EUROPEAN_CAPITALS_BY_LATITUDE as caps
+    from filters.verify.ifbench.lexicon import EUROPEAN_CAPITALS_BY_LATITUDE as caps
 
     assert custom.check_european_capitals_sort(", ".join(caps).replace("Reykjavik", "Reykjavík")) is True
     assert custom.check_european_capitals_sort(", ".join(reversed(caps))) is False

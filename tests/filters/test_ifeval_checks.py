@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from filters.ifeval import CHECKERS, response_variants, satisfaction_rate, verify
+from filters.verify.ifeval import CHECKERS, response_variants, satisfaction_rate, verify
 from pipelines.errors import ConfigError
 
 LT, AL = "less than", "at least"
@@ -224,7 +224,7 @@ def test_tokenizers_need_no_nltk_data(monkeypatch: pytest.MonkeyPatch) -> None:
     # CI and users may have no nltk_data: the shipped Punkt files must be enough.
     import nltk.data
 
-    from filters.ifeval import tokens
+    from filters.verify.ifeval import tokens
 
     def no_data(*args: object, **kwargs: object) -> None:
         raise LookupError("nltk data must not be used")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from filters.ifeval import verify
-from filters.ifeval.tokens import PUNKT_DIR
+from filters.verify.ifeval import verify
+from filters.verify.ifeval.tokens import PUNKT_DIR
 
 RESPONSES = "input_response_data_gpt4_20231107_145030.jsonl"
 
@@ -49,7 +49,7 @@ def test_every_instruction_matches_reference(ifeval: Path, mode: str) -> None:
 
 @pytest.mark.parametrize(("mode", "prompt_ok", "instr_ok"), [("strict", 417, 698), ("loose", 431, 714)])
 def test_accuracies_match_reference_summary(ifeval: Path, mode: str, prompt_ok: int, instr_ok: int) -> None:
-    from filters.ifeval.evaluate import (
+    from filters.verify.ifeval.evaluate import (
         evaluate,
         read_prompts,
         read_responses,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from filters.ifeval.langid import FastDetector
-from filters.ifeval.verifier import response_variants
+from filters.verify.ifeval.langid import FastDetector
+from filters.verify.ifeval.verifier import response_variants
 
 TEXTS = [
     "",

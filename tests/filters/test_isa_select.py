@@ -1,4 +1,4 @@
-"""filters.isa_select: the two entropy readings as pure functions; the stage."""
+"""filters.select.isa: the two entropy readings as pure functions; the stage."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from filters.embeddings import embed, embedding_array
-from filters.isa_select import (
+from filters.select.isa import (
     IsaSelect,
     entropy_change_scores,
     gmm_scores,

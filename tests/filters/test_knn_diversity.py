@@ -1,4 +1,4 @@
-"""filters.knn_diversity: Magpie's three tags on hand-made vectors and on Alpaca."""
+"""filters.dedup.knn_diversity: Magpie's three tags on hand-made vectors and on Alpaca."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.embedding_dedup import EmbeddingDedup
+from filters.dedup.embedding import EmbeddingDedup
 from filters.embeddings import embedding_array, knn, normalize
-from filters.knn_diversity import KnnDiversity, neighbor_stats
+from filters.dedup.knn_diversity import KnnDiversity, neighbor_stats
 from pipelines.errors import ConfigError
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from filters.magpie_filter import MagpieFilter
+from filters.select.magpie_filter import MagpieFilter
 from pipelines.errors import ConfigError
 from pipelines.stage import REASON
 

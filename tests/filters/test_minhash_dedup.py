@@ -1,4 +1,4 @@
-"""filters.minhash_dedup: pure functions on hand-made inputs, the stage on Alpaca."""
+"""filters.dedup.minhash: pure functions on hand-made inputs, the stage on Alpaca."""
 from __future__ import annotations
 
 import itertools
@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.minhash_dedup import (
+from filters.dedup.minhash import (
     MinHashDedup,
     band_keys,
     candidate_pairs,

@@ -24,7 +24,7 @@ def test_recipe_stage_names_and_overrides():
 @pytest.mark.model
 def test_curate_alpaca_60_rows(shared_data, tmp_path):
     from pipelines.run import run_recipe
-    from synth.llm import release_all
+    from synth.backends.llm import release_all
 
     try:
         res = run_recipe("curate", input_path=str(shared_data / "seeds" / "alpaca_data_random5000.json"), out_dir=tmp_path,

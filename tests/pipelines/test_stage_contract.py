@@ -3,9 +3,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from filters.exact_dedup import ExactDedup
-from filters.length_filter import EmptyFilter, LengthFilter, TextLengths
-from filters.select_columns import SelectColumns
+from filters.dedup.exact import ExactDedup
+from filters.text.length import EmptyFilter, LengthFilter, TextLengths
+from filters.text.columns import SelectColumns
 from pipelines.errors import ConfigError
 from pipelines.stage import REASON, RAW, rejected_rows, split_by_reason
 

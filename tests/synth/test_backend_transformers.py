@@ -14,7 +14,7 @@ FRUITS = [{"role": "user", "content": "Name three fruits."}]
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from synth.llm import get_llm, release
+    from synth.backends.llm import get_llm, release
 
     llm = get_llm("transformers", str(tiny_model_dir), max_model_len=256, batch_size=4)
     yield llm
@@ -23,7 +23,7 @@ def tiny(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def smol(smollm_dir):
-    from synth.llm import get_llm, release
+    from synth.backends.llm import get_llm, release
 
     llm = get_llm("transformers", str(smollm_dir), max_model_len=2048)
     yield llm

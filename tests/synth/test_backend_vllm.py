@@ -20,7 +20,7 @@ FRUITS = [{"role": "user", "content": "Name three fruits."}]
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from synth.llm import get_llm, release
+    from synth.backends.llm import get_llm, release
 
     llm = get_llm("vllm", str(tiny_model_dir), max_model_len=256)
     yield llm
@@ -30,7 +30,7 @@ def tiny(tiny_model_dir):
 @pytest.fixture(scope="module")
 def smol():
     """One SmolLM2 engine for the module; the same options as LLM stages use, so it is shared."""
-    from synth.llm import get_llm
+    from synth.backends.llm import get_llm
 
     return get_llm("vllm", "default", max_model_len=2048)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from synth.magpie_sanitize import (
+from synth.magpie.sanitize import (
     first_line,
     leaked_template,
     looks_incomplete,

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pipelines.errors import ParseError
-from synth.magpie_tag_prompts import (
+from synth.magpie.tag_prompts import (
     CATEGORY_SCHEMA,
     DIFFICULTY_LEVELS,
     DIFFICULTY_SCHEMA,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import ConfigError
-from synth.magpie_template import (
+from synth.magpie.template import (
     CHAT_SYSTEM_PROMPT,
     MT_SYSTEM_PROMPT,
     control_system_prompt,
@@ -305,7 +305,7 @@ def test_stop_strings_role_words_and_chatml_eos() -> None:
 
 
 def test_module_import_stays_light() -> None:
-    code = ("import sys, synth.magpie_template, synth.magpie_sanitize, synth.magpie_tag_prompts; "
+    code = ("import sys, synth.magpie.template, synth.magpie.sanitize, synth.magpie.tag_prompts; "
             "print(sorted(m for m in ('transformers', 'torch', 'vllm', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from filters.language_id import LanguageId, detect_language
+from filters.text.language_id import LanguageId, detect_language
 from pipelines.errors import ParseError
 from pipelines.stage import REASON
-from synth.best_of_n import BestOfNPairs, best_and_worst
-from synth.reward import parse_judge_score
+from synth.judge.best_of_n import BestOfNPairs, best_and_worst
+from synth.judge.reward import parse_judge_score
 
 
 def test_best_and_worst_ignores_missing_and_ties():
@@ -50,7 +50,7 @@ def test_language_id_upper_case_iso():
 @pytest.mark.model
 def test_reward_model_scores_responses_and_lists(tiny_reward_model_dir):
     """Any AutoModelForSequenceClassification reward model the user names (random weights here)."""
-    from synth.reward import RewardScore
+    from synth.judge.reward import RewardScore
 
     t = pa.Table.from_pylist([
         {"id": "a", "instruction": "Say hi", "response": "Hi!", "responses": ["Hi!", "Hello there."]},

@@ -1,0 +1,178 @@
+"""Magpie self-synthesis (Xu et al., ICLR 2025): an aligned chat model, given only its
+pre-query template (its chat template up to where a user message starts), writes a user
+instruction; the response comes from the normal chat template.
+
+Defaults (magpie-align/magpie ``exp/gen_ins.py``, methods.md 1.3): instruction temperature 1.0,
+top_p 1.0 (per-family values below), stop at the template's special tokens and the role word,
+plus ``"\\n"`` (early stopping: the first line is the instruction) unless the family uses the
+sanitizer instead (Llama-3.1/3.3, Gemma-2).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from pipelines.errors import ConfigError
+from pipelines.stage import set_column, split_by_reason
+from pipelines.chat_format import MESSAGES
+from synth.backends.llm_stage import LLMStage
+from synth.magpie.sanitize import leaked_template, sanitize_instruction
+from synth.magpie.template import control_system_prompt, mt_pre_query_template, pre_query_template, stop_strings
+
+# (pattern on the model name, instruction temperature, top_p, sanitize instead of early stop)
+FAMILY_DEFAULTS: list[tuple[str, float, float, bool]] = [
+    (r"llama-3\.1-8b", 0.8, 1.0, True),
+    (r"llama-3\.1-70b", 0.9, 1.0, True),
+    (r"llama-3\.3", 1.0, 1.0, True),
+    (r"qwen2\.5-(?:coder-|math-)?(?:3|7|14)b", 0.7, 1.0, False),
+    (r"qwen2\.5-(?:coder-|math-)?(?:32|72)b", 0.6, 1.0, False),
+    (r"gemma-2", 1.0, 1.0, True),
+]
+
+GEN_CONFIG = pa.struct([("temperature", pa.float64()), ("top_p", pa.float64()), ("input_generator", pa.string()), ("seed", pa.int64())])
+
+
+def family_defaults(model: str) -> tuple[float, float, bool]:
+    """Magpie's per-family instruction sampling defaults for a model name."""
+    name = str(model).lower()
+    for pattern, temp, top_p, sanitize in FAMILY_DEFAULTS:
+        if re.search(pattern, name):
+            return temp, top_p, sanitize
+    return 1.0, 1.0, False
+
+
+def sanitize_family(model: str) -> str:
+    name = str(model).lower()
+    return "llama3" if "llama-3" in name else "gemma2" if "gemma-2" in name else "generic"
+
+
+class MagpieInstructions(LLMStage):
+    """Write one instruction per row from the model's pre-query template.
+
+    Input: ``id``, ``row_seed`` (a generate source). Output: ``instruction``,
+    ``pre_query_template``, ``gen_input_configs`` (temperature, top_p, input_generator, seed).
+    Rejected: ``empty_instruction``, ``template_leak`` (template tokens or role words left in
+    the text), ``prompt_too_long``; raw text kept.
+
+    ``template`` overrides the derived pre-query template; ``system_prompt`` or
+    ``control_task`` (``math`` | ``code`` | ``translation``) steers the domain.
+    """
+
+    requires = {"row_seed": pa.int64()}
+    adds = {"instruction": pa.string(), "pre_query_template": pa.string(), "gen_input_configs": GEN_CONFIG}
+    version = "1"
+
+    def __init__(self, *, template: str | None = None, system_prompt: str | None = None, control_task: Literal["math", "code", "translation"] | None = None, temperature: float | None = None, top_p: float | None = None, max_tokens: int = 256, early_stop: bool | None = None, sanitize: bool | None = None, **llm: Any) -> None:
+        super().__init__(**llm)
+        if system_prompt and control_task:
+            raise ConfigError("give system_prompt or control_task, not both")
+        if control_task is not None and control_task not in ("math", "code", "translation"):
+            raise ConfigError(f"control_task must be math, code or translation, got {control_task!r}")
+        fam_temp, fam_top_p, fam_sanitize = family_defaults(self.model)
+        self.template = template
+        self.system_prompt = control_system_prompt(control_task) if control_task else system_prompt
+        self.temperature = fam_temp if temperature is None else float(temperature)
+        self.top_p = fam_top_p if top_p is None else float(top_p)
+        self.sanitize = fam_sanitize if sanitize is None else bool(sanitize)
+        self.early_stop = (not self.sanitize) if early_stop is None else bool(early_stop)
+        self.max_tokens = int(max_tokens)
+        self.params.update(template=template, system_prompt=self.system_prompt, control_task=control_task, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, early_stop=self.early_stop, sanitize=self.sanitize)
+
+    def prompt_and_stops(self) -> tuple[str, list[str], list[int]]:
+        tok = self.engine_llm.tokenizer
+        template = self.template or pre_query_template(tok, system_prompt=self.system_prompt)
+        stop, stop_ids = stop_strings(tok)
+        return template, stop, stop_ids
+
+    def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+        template, stop, stop_ids = self.prompt_and_stops()
+        sampling = {**self.sampling, "temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "stop": stop + (["\n"] if self.early_stop else []), "stop_token_ids": stop_ids, "skip_special_tokens": True}
+        seeds = table.column("row_seed").to_pylist()
+        outs = self.engine_llm.generate([template] * table.num_rows, sampling, seeds=seeds)
+        family = sanitize_family(self.engine_llm.name)
+        instructions, reasons, raws = [], [], []
+        for out in outs:
+            raw = out.text
+            text = sanitize_instruction(raw, family)[0] if self.sanitize else raw.strip()
+            reason = out.error.split(":")[0] if out.error else ("empty_instruction" if not text.strip() else "template_leak" if leaked_template(text, stop) else None)
+            instructions.append(text.strip())
+            reasons.append(reason)
+            raws.append(raw)
+        cfg = [{"temperature": self.temperature, "top_p": self.top_p, "input_generator": self.engine_llm.name, "seed": s} for s in seeds]
+        table = set_column(table, "instruction", pa.array(instructions, pa.string()))
+        table = set_column(table, "pre_query_template", pa.array([template] * table.num_rows, pa.string()))
+        table = set_column(table, "gen_input_configs", pa.array(cfg, GEN_CONFIG))
+        return split_by_reason(table, reasons, raw=raws)
+
+
+class MagpieTurns(LLMStage):
+    """Extend single-turn rows to ``num_turns`` turns (Magpie ``exp/gen_mt.py``).
+
+    For each new turn the model sees the history under Magpie's multi-turn system prompt and
+    writes the next user message (temperature 1.0, first line); the response is generated
+    from the history without that system prompt (greedy). Output: ``instruction_<k>``,
+    ``response_<k>`` for k = 2..num_turns and the full ``messages``. A row whose follow-up
+    comes out empty or leaks template tokens is rejected (``empty_turn:<k>``,
+    ``template_leak:<k>``) with the raw text.
+    """
+
+    requires = {"instruction": pa.string(), "response": pa.string()}
+
+    def __init__(self, *, num_turns: int = 2, temperature: float = 1.0, top_p: float = 1.0, max_tokens: int = 256, response_max_tokens: int = 512, mt_system_prompt: bool = True, **llm: Any) -> None:
+        super().__init__(**llm)
+        if not isinstance(num_turns, int) or num_turns < 2:
+            raise ConfigError(f"num_turns must be an integer >= 2, got {num_turns!r}")
+        self.num_turns = num_turns
+        self.temperature, self.top_p, self.max_tokens, self.response_max_tokens = float(temperature), float(top_p), int(max_tokens), int(response_max_tokens)
+        self.mt_system_prompt = mt_system_prompt
+        self.params.update(num_turns=num_turns, temperature=temperature, top_p=top_p, max_tokens=max_tokens, response_max_tokens=response_max_tokens, mt_system_prompt=mt_system_prompt)
+        self.adds = {"messages": MESSAGES, **{f"{kind}_{k}": pa.string() for k in range(2, num_turns + 1) for kind in ("instruction", "response")}}
+
+    def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+        llm = self.engine_llm
+        tok = llm.tokenizer
+        stop, stop_ids = stop_strings(tok)
+        rows = table.select(["instruction", "response"]).to_pylist()
+        convs = [[{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["response"]}] for r in rows]
+        reasons: list[str | None] = [None] * len(rows)
+        raws: list[str | None] = [None] * len(rows)
+        seeds = table.column("row_seed").to_pylist() if "row_seed" in table.column_names else None
+        cols: dict[str, list[str]] = {}
+        for k in range(2, self.num_turns + 1):
+            live = [i for i, r in enumerate(reasons) if r is None]
+            prompts = [mt_pre_query_template(tok, convs[i], system_prompt=_mt_system(self.mt_system_prompt)) for i in live]
+            ins_sampling = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "stop": stop + ["\n"], "stop_token_ids": stop_ids, "skip_special_tokens": True}
+            outs = llm.generate(prompts, ins_sampling, seeds=[seeds[i] * 31 + k for i in live] if seeds else None)
+            ins = [""] * len(rows)
+            for i, out in zip(live, outs):
+                text = out.text.strip()
+                if out.error or not text or leaked_template(text, stop):
+                    reasons[i] = (out.error.split(":")[0] if out.error else "empty_turn" if not text else "template_leak") + f":{k}"
+                    raws[i] = out.text
+                else:
+                    ins[i] = text
+                    convs[i].append({"role": "user", "content": text})
+            live = [i for i in live if reasons[i] is None]
+            res_out = llm.chat([convs[i] for i in live], {**self.sampling, "temperature": 0.0, "max_tokens": self.response_max_tokens})
+            res = [""] * len(rows)
+            for i, out in zip(live, res_out):
+                text = out.text.strip()
+                if out.error or not text:
+                    reasons[i] = (out.error.split(":")[0] if out.error else "empty_response") + f":{k}"
+                    raws[i] = out.text
+                else:
+                    res[i] = text
+                    convs[i].append({"role": "assistant", "content": text})
+            cols[f"instruction_{k}"], cols[f"response_{k}"] = ins, res
+        for name, values in cols.items():
+            table = set_column(table, name, pa.array(values, pa.string()))
+        table = set_column(table, "messages", pa.array(convs, MESSAGES))
+        return split_by_reason(table, reasons, raw=raws)
+
+
+def _mt_system(enabled: bool) -> str | None:
+    from synth.magpie.template import MT_SYSTEM_PROMPT
+
+    return MT_SYSTEM_PROMPT if enabled else None
