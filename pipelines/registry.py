@@ -18,7 +18,7 @@ STAGES: dict[str, str] = {
     "select_columns": "filters.text.columns:SelectColumns",
     # generation
     "magpie_instructions": "synth.magpie.instructions:MagpieInstructions",
-    "magpie_turns": "synth.magpie.instructions:MagpieTurns",
+    "magpie_turns": "synth.magpie.turns:MagpieTurns",
     "respond": "synth.respond:Respond",
     "sample_responses": "synth.respond:SampleResponses",
     "magpie_tag": "synth.magpie.tags:MagpieTag",

@@ -1,7 +1,7 @@
 """Exact-duplicate removal: the first occurrence of each (normalized) text is kept."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import polars as pl
 import pyarrow as pa

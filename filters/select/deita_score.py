@@ -1,238 +1,34 @@
 """deita's complexity and quality scores and their product, the evol score (Liu et al., ICLR
-2024; methods.md section 5.1-5.2; ``hkust-nlp/deita`` ``src/deita/selection/scorer``).
+2024; methods.md section 5.1-5.2): the stage.
 
-deita prompts a scorer LM with a fixed template, reads the log-probabilities of the tokens
-"1".."6" at the **first generated position**, renormalises them (a softmax over those six
-logits) and takes the expected value ``sum_i i * p_i``: a continuous score in [1, 6]. Any
-failure gives **3.0**. A conversation is scored turn by turn (complexity on the user
-message alone, quality on the (user, assistant) pair) and its **evol score** is
-``sum_t complexity_t * quality_t``, the key :mod:`filters.select.deita_select` sorts by.
-
-The maths and prompts are pure functions here; :class:`DeitaScore` only wires them to an
-engine and to columns.
-
-How label tokens are matched (:func:`label_logprobs`): an engine reports the top-k
-alternatives as ``{decoded token text: logprob}``, so a digit can arrive as ``"3"``, ``" 3"``
-or ``"▁3"``. Every key whose text, stripped of whitespace and SentencePiece's ``▁``, equals a
-label counts for that label, and variants are combined with log-sum-exp (their
-probabilities add: both are ways to answer "3"). A label absent from the top-k counts as
-probability 0 (logprob -inf): with a top-k of 20 a general chat model can leave rare digits
-out, which only removes their (small) share. If no label is in the top-k at all, there is
-nothing to renormalise and :class:`~pipelines.errors.ParseError` is raised. (deita's vLLM
-path instead returns 3.0 as soon as any one of the six ids is missing from its top 1000.)
+A conversation is scored turn by turn (complexity on the user message alone, quality on the
+(user, assistant) pair) and its **evol score** is ``sum_t complexity_t * quality_t``, the key
+:mod:`filters.select.deita_select` sorts by. The prompts are pure functions in
+:mod:`filters.select.deita_prompts`, the expected-score maths in
+:mod:`filters.select.deita_maths`; :class:`DeitaScore` only wires them to an engine and to
+columns.
 """
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from filters.select.deita_maths import DEITA_FALLBACK, evol_score, expected_score
+from filters.select.deita_prompts import (
+    chat_prompt,
+    complexity_prompt,
+    conversation_turns,
+    instruction_text,
+    quality_prompt,
+)
 from pipelines.errors import ConfigError, ParseError
 from pipelines.stage import set_column, split_by_reason
 from synth.backends.llm_stage import LLMStage
 
-__all__ = [
-    "CHAT_SUFFIX",
-    "COMPLEXITY_TEMPLATE",
-    "DEITA_FALLBACK",
-    "DEITA_LABELS",
-    "QUALITY_TEMPLATE",
-    "DeitaScore",
-    "chat_prompt",
-    "complexity_prompt",
-    "conversation_turns",
-    "evol_score",
-    "expected_score",
-    "format_top_logprobs",
-    "instruction_text",
-    "label_logprobs",
-    "quality_prompt",
-    "score_prompts",
-]
-
-DEITA_LABELS = ("1", "2", "3", "4", "5", "6")
-DEITA_FALLBACK = 3.0  # deita's Scorer.infer_score returns 3.0 on any failure
-
-# Verbatim from deita's llama_scorer.py / mistral_scorer.py (note the double space and the
-# trailing spaces: the released scorers were trained on exactly these strings).
-COMPLEXITY_TEMPLATE = (
-    "You are a helpful assistant. Please identify the complexity score of the following user query. \n"
-    "##Query: {instruction}  \n##Complexity: "
-)
-QUALITY_TEMPLATE = (
-    "You are a helpful assistant. Please identify the quality score of the Response corresponding to the Question. \n"
-    " #Question#:\n{instruction}\n#Response#:\n{output} \n##Quality: "
-)
-# Appended to the deita prompt for a general chat model (``template: chat``), whose first
-# answer token is otherwise rarely a digit.
-CHAT_SUFFIX = "\nAnswer with a single digit from 1 (lowest) to 6 (highest) and nothing else."
-
-
-def _strip_token(token: str) -> str:
-    return token.replace("\u2581", " ").replace("\u0120", " ").strip()
-
-
-def label_logprobs(logprobs_by_token: Mapping[str, float], labels: Sequence[str] = DEITA_LABELS) -> list[float]:
-    """Log-probability of each label: log-sum-exp over the tokens that spell it.
-
-    A token spells a label if it equals it once surrounding whitespace (and the ``▁``/``Ġ``
-    space markers of SentencePiece and byte-level BPE) is stripped. A label with no such
-    token gets ``-inf``.
-
-    Examples
-    --------
-    >>> label_logprobs({"3": -1.0, " 3": -1.0, "4": -2.0, "Hello": -0.1}, ["3", "4", "5"])
-    [-0.3068528194400547, -2.0, -inf]
-    """
-    found: dict[str, list[float]] = {lab: [] for lab in labels}
-    for token, lp in logprobs_by_token.items():
-        key = _strip_token(token)
-        if key in found and lp is not None and not math.isnan(lp):
-            found[key].append(float(lp))
-    return [_logsumexp(found[lab]) for lab in labels]
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    finite = [v for v in values if v != -math.inf]
-    if not finite:
-        return -math.inf
-    m = max(finite)
-    return m + math.log(sum(math.exp(v - m) for v in finite))
-
-
-def expected_score(logprobs_by_token: Mapping[str, float], labels: Sequence[str] = DEITA_LABELS) -> float:
-    """deita's score: the expected label value (1 for the first label ... 6 for the sixth)
-    under the label probabilities renormalised to sum to 1.
-
-    Parameters
-    ----------
-    logprobs_by_token
-        The top-k ``{token text: logprob}`` of the first generated position.
-    labels
-        The label strings, in score order (deita: ``"1"`` ... ``"6"``).
-
-    Returns
-    -------
-    float
-        A score in ``[1, len(labels)]``.
-
-    Raises
-    ------
-    ParseError
-        No label token is among the alternatives (the raw text lists them).
-
-    Examples
-    --------
-    >>> expected_score({"1": -1.0, "2": -1.0, "3": -1.0, "4": -1.0, "5": -1.0, "6": -1.0})
-    3.5
-    >>> expected_score({"6": -0.01, "The": -5.0})
-    6.0
-    >>> expected_score({" 2": -0.7, "4": -0.7})   # "1", "3", "5", "6" not in the top-k
-    3.0
-    """
-    lps = label_logprobs(logprobs_by_token, labels)
-    m = max(lps)
-    if m == -math.inf:
-        msg = f"none of the labels {list(labels)} is among the top-{len(logprobs_by_token)} tokens"
-        raise ParseError(msg, raw=format_top_logprobs(logprobs_by_token))
-    weights = [math.exp(lp - m) for lp in lps]
-    total = sum(weights)
-    return sum((i + 1) * w for i, w in enumerate(weights)) / total
-
-
-def evol_score(complexities: Sequence[float], qualities: Sequence[float]) -> float:
-    """deita's evol score: ``sum_t complexity_t * quality_t`` over the turns of a row.
-
-    Examples
-    --------
-    >>> evol_score([2.0], [3.5])
-    7.0
-    >>> evol_score([2.0, 4.0], [3.0, 1.5])
-    12.0
-    """
-    if len(complexities) != len(qualities):
-        msg = f"evol_score: {len(complexities)} complexity scores but {len(qualities)} quality scores"
-        raise ValueError(msg)
-    return float(sum(c * q for c, q in zip(complexities, qualities)))
-
-
-# -- prompts ------------------------------------------------------------------------
-
-def complexity_prompt(instruction: str) -> str:
-    """deita's complexity prompt for one user message.
-
-    >>> complexity_prompt("Hi")[-29:]
-    '\\n##Query: Hi  \\n##Complexity: '
-    """
-    return COMPLEXITY_TEMPLATE.format(instruction=instruction)
-
-
-def quality_prompt(instruction: str, output: str) -> str:
-    """deita's quality prompt for one (user message, response) pair."""
-    return QUALITY_TEMPLATE.format(instruction=instruction, output=output)
-
-
-def chat_prompt(prompt: str) -> list[dict[str, str]]:
-    """A deita prompt as a one-message chat for a general chat model (``template: chat``):
-    the template's trailing ``##Complexity: `` cue is kept and :data:`CHAT_SUFFIX` asks for
-    one digit."""
-    return [{"role": "user", "content": prompt.rstrip() + CHAT_SUFFIX}]
-
-
-def instruction_text(instruction: str, input_text: str | None = None) -> str:
-    """An Alpaca-style instruction with its non-empty ``input`` appended after a blank line
-    (as :func:`pipelines.chat_format.prompt_messages` does, so scorer and responder see the same
-    task).
-
-    >>> instruction_text("Translate to French.", "Good morning")
-    'Translate to French.\\n\\nGood morning'
-    >>> instruction_text("Name a fruit.", "  ")
-    'Name a fruit.'
-    """
-    if input_text and input_text.strip():
-        return f"{instruction}\n\n{input_text}"
-    return instruction
-
-
-def conversation_turns(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(user message, assistant reply) per turn; system messages are skipped, a final
-    unanswered user message gets ``""`` (as deita does for ShareGPT), and consecutive user
-    messages are joined with a blank line.
-
-    >>> conversation_turns([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-    ...                     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}])
-    [('Hi', 'Hello!'), ('Bye', '')]
-    """
-    turns: list[tuple[str, str]] = []
-    user: str | None = None
-    for m in messages:
-        role, content = m.get("role"), m.get("content") or ""
-        if role == "user":
-            user = content if user is None else f"{user}\n\n{content}"
-        elif role == "assistant":
-            if user is None:  # an assistant message with no question: nothing to score
-                continue
-            turns.append((user, content))
-            user = None
-    if user is not None:
-        turns.append((user, ""))
-    return turns
-
-
-def format_top_logprobs(logprobs_by_token: Mapping[str, float], n: int = 10) -> str:
-    """The ``n`` most likely alternatives as text, for ``reject_raw``.
-
-    >>> format_top_logprobs({"The": -0.1, "1": -3.0})
-    "'The': -0.100, '1': -3.000"
-    """
-    top = sorted(logprobs_by_token.items(), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{tok!r}: {lp:.3f}" for tok, lp in top)
-
-
-# -- the stage ----------------------------------------------------------------------
+__all__ = ["DeitaScore", "score_prompts"]
 
 log = logging.getLogger(__name__)
 

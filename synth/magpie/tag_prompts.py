@@ -10,6 +10,9 @@ models need to know", shape the released ``intent``/``knowledge`` columns, so th
 The parsers return Magpie's column names and raise :class:`~pipelines.errors.ParseError`
 instead of filling ``None`` (the reference sets every field to ``None`` on any failure).
 The ``*_SCHEMA`` dicts are JSON schemas for engines with structured output.
+
+Why one module past 300 lines: most of it is prompt text; each tag's prompt, schema and
+parser must change together (a renamed JSON key breaks all three), so they stay side by side.
 """
 from __future__ import annotations
 

@@ -24,67 +24,28 @@ with ``add_special_tokens=False`` (as ``apply_chat_template`` does); a raw strin
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from pipelines.errors import ConfigError
+from synth.magpie.render import (
+    ASSISTANT,
+    SYSTEM,
+    USER,
+    USER2,
+    cut_before,
+    render,
+    template_bos,
+    token_boundary,
+)
+from synth.magpie.system_prompts import MT_SYSTEM_PROMPT
 
 __all__ = [
-    "CHAT_SYSTEM_PROMPT",
-    "CONTROL_SYSTEM_PROMPTS",
-    "MT_SYSTEM_PROMPT",
-    "control_system_prompt",
     "mt_append_template",
     "mt_pre_query_template",
     "pre_query_template",
     "stop_strings",
 ]
-
-# Sentinels: plain ASCII, no whitespace (templates ``| trim`` content), never in a template.
-_USER = "ALIGNCRAFTxSENTINELxUSERx1"
-_USER2 = "ALIGNCRAFTxSENTINELxUSERx2"
-_ASSISTANT = "ALIGNCRAFTxSENTINELxASSISTANTx1"
-_SYSTEM = "ALIGNCRAFTxSENTINELxSYSTEMx1"
-
-# Magpie's `pre_query_template_with_system_prompt` system turn (Llama-3.x entries).
-CHAT_SYSTEM_PROMPT = (
-    "A chat between a curious user and an artificial intelligence assistant. "
-    "The assistant gives helpful, detailed, and polite answers to the user's questions."
-)
-
-# Magpie's `--control_tasks` system turns (`pre_query_template_{math,code,translation}` of the
-# Llama-3/3.1 entries), kept verbatim: they steer which queries the model writes.
-CONTROL_SYSTEM_PROMPTS: Mapping[str, str] = {
-    "math": (
-        "You are an AI assistant designed to provide helpful, step-by-step guidance on solving "
-        "math problems. The user will ask you a wide range of complex mathematical questions.\n"
-        "Your purpose is to assist users in understanding mathematical concepts, working through "
-        "equations, and arriving at the correct solutions."
-    ),
-    "code": (
-        "You are an AI assistant designed to provide helpful, step-by-step guidance on coding "
-        "problems. The user will ask you a wide range of coding questions.\n"
-        "Your purpose is to assist users in understanding coding concepts, working through code, "
-        "and arriving at the correct solutions."
-    ),
-    "translation": (
-        "You are an AI assistant specifically designed to provide accurate and contextually "
-        "appropriate translations. Users will ask you to translate text between various "
-        "languages.\nYour purpose is to assist users in understanding and conveying meaning "
-        "across languages, maintaining the original context and nuances."
-    ),
-}
-
-# `exp/gen_mt.py`'s system prompt for sampling follow-up user turns. Verbatim, typos included
-# ("Al assistant", "thorough,relevant"): the released Magpie MT sets were made with this text.
-MT_SYSTEM_PROMPT = (
-    "You are a helpful Al assistant. The user will engage in a multi-round conversation with "
-    "you, asking initial questions and following up with additional related questions. Your goal "
-    "is to provide thorough,relevant and insightful responses to help the user with their queries."
-)
 
 # Turn/sequence terminators that are stop tokens whenever the vocabulary has them as special
 # tokens, even if the template never writes them (Llama-3's <|end_of_text|>, Qwen's <|endoftext|>).
@@ -92,126 +53,6 @@ _KNOWN_TERMINATORS = frozenset({
     "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<|end|>",
     "<end_of_turn>", "<eos>", "</s>", "<|EOT|>", "<｜end▁of▁sentence｜>",
 })
-
-
-def control_system_prompt(task: Literal["math", "code", "translation"]) -> str:
-    """Magpie's domain system prompt for ``task`` (math, code or translation).
-
-    >>> control_system_prompt("math").startswith("You are an AI assistant designed")
-    True
-    """
-    try:
-        return CONTROL_SYSTEM_PROMPTS[task]
-    except KeyError:
-        msg = f"unknown control task {task!r}; use one of {sorted(CONTROL_SYSTEM_PROMPTS)}"
-        raise ConfigError(msg) from None
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _raise_exception(message: str) -> None:
-    from jinja2.exceptions import TemplateError
-
-    raise TemplateError(message)
-
-
-def _tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None,
-            separators: Any = None, sort_keys: bool = False) -> str:
-    # transformers' own tojson: keeps key order and non-ASCII text, unlike jinja's built-in.
-    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-
-@lru_cache(maxsize=32)
-def _compile(template: str) -> tuple[Any, frozenset[str]]:
-    """Compile like transformers does (sandbox, trim_blocks, lstrip_blocks, loopcontrols)."""
-    import jinja2
-    from jinja2 import meta, nodes
-    from jinja2.ext import Extension, loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class _Generation(Extension):
-        # `{% generation %}` marks assistant tokens for training masks; here it only renders.
-        tags = frozenset({"generation"})
-
-        def parse(self, parser: Any) -> list[nodes.Node]:
-            next(parser.stream)
-            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[_Generation, loopcontrols])
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    try:
-        names = frozenset(meta.find_undeclared_variables(env.parse(template)))
-        return env.from_string(template), names
-    except jinja2.TemplateSyntaxError as e:
-        msg = f"the chat template does not parse: {e}"
-        raise ConfigError(msg) from e
-
-
-def _is_tokenizer(source: Any) -> bool:
-    return not isinstance(source, str) and hasattr(source, "apply_chat_template")
-
-
-def _bos(source: Any, bos_token: str | None) -> str:
-    if bos_token is not None:
-        return bos_token
-    if _is_tokenizer(source):
-        return getattr(source, "bos_token", None) or ""
-    return ""
-
-
-def _render(source: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool,
-            bos_token: str | None, eos_token: str | None, template_vars: Mapping[str, Any]) -> str:
-    """Render ``messages`` with a tokenizer's chat template or a raw jinja template string."""
-    from jinja2.exceptions import TemplateError
-
-    kwargs = dict(template_vars)
-    if _is_tokenizer(source):
-        if not getattr(source, "chat_template", None):
-            msg = f"the tokenizer {type(source).__name__} has no chat_template; pass the template string instead"
-            raise ConfigError(msg)
-        for name, value in (("bos_token", bos_token), ("eos_token", eos_token)):
-            if value is not None:
-                kwargs[name] = value
-        try:
-            out = source.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt, **kwargs)
-        except TemplateError as e:
-            msg = f"the chat template refused the conversation: {e}"
-            raise ConfigError(msg) from e
-        return out if isinstance(out, str) else str(out)
-    if not isinstance(source, str):
-        msg = f"expected a tokenizer with a chat template or a jinja template string, got {type(source).__name__}"
-        raise ConfigError(msg)
-    compiled, names = _compile(source)
-    for name, value in (("bos_token", bos_token), ("eos_token", eos_token)):
-        if name in names and value is None and name not in kwargs:
-            msg = f"the chat template uses {name}; pass {name}=... with a raw template string"
-            raise ConfigError(msg)
-    context = {"bos_token": bos_token or "", "eos_token": eos_token or "", "tools": None, "documents": None, **kwargs}
-    try:
-        return compiled.render(messages=messages, add_generation_prompt=add_generation_prompt, **context)
-    except TemplateError as e:
-        msg = f"the chat template refused the conversation: {e}"
-        raise ConfigError(msg) from e
-
-
-def _cut_before(rendered: str, sentinel: str) -> str:
-    if rendered.count(sentinel) != 1:
-        msg = "the chat template did not render the user message exactly once; cannot derive a pre-query template"
-        raise ConfigError(msg, hint=f"rendered: {rendered[:200]!r}")
-    return rendered[: rendered.index(sentinel)]
-
-
-def _boundary(text: str, k: int) -> int:
-    """Back ``k`` off to a token-safe boundary: never split ``<|end|>``/``<|user|>`` mid-way."""
-    while k > 0 and not (text[k - 1] in "\n>]" or (k < len(text) and text[k] in "<[")):
-        k -= 1
-    return k
-
-
-# --------------------------------------------------------------------------- public API
 
 
 def pre_query_template(
@@ -232,7 +73,7 @@ def pre_query_template(
         the jinja template string itself (rendered the way transformers does).
     system_prompt
         Optional system message rendered before the user turn (e.g.
-        :func:`control_system_prompt`). Templates that reject system messages raise ``ConfigError``.
+        :func:`~synth.magpie.system_prompts.control_system_prompt`). Templates that reject system messages raise ``ConfigError``.
     keep_default_system
         Keep a system block the template injects on its own (Qwen2/2.5, SmolLM2, Llama-3.1).
         ``False`` drops it (Magpie's Llama-3.1 and Qwen2 strings); with ``system_prompt`` it
@@ -258,19 +99,19 @@ def pre_query_template(
     """
     src = tokenizer_or_chat_template
     opts = {"bos_token": bos_token, "eos_token": eos_token, "template_vars": template_vars}
-    bare = _cut_before(_render(src, [{"role": "user", "content": _USER}], add_generation_prompt=False, **opts), _USER)
+    bare = cut_before(render(src, [{"role": "user", "content": USER}], add_generation_prompt=False, **opts), USER)
     if system_prompt is None:
         prefix = bare
     else:
-        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": _USER}]
-        prefix = _cut_before(_render(src, messages, add_generation_prompt=False, **opts), _USER)
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": USER}]
+        prefix = cut_before(render(src, messages, add_generation_prompt=False, **opts), USER)
         if system_prompt.strip() and system_prompt.strip() not in prefix:
             # Phi-3's first template skips system messages without a word; don't lose it silently.
             msg = "the chat template drops the system message, so system_prompt would have no effect"
             raise ConfigError(msg, hint="use a template with a system role, or put the text in the prompt yourself")
     if keep_default_system:
         return prefix
-    bos = _bos(src, bos_token)
+    bos = template_bos(src, bos_token)
     opener = mt_append_template(src, bos_token=bos_token, eos_token=eos_token, **template_vars)
     # BOS leads the string only if the template writes it apart from the turn opener (SmolLM2's
     # bos_token is <|im_start|>, which is the opener's own first token).
@@ -320,16 +161,16 @@ def mt_append_template(
     """
     src = tokenizer_or_chat_template
     opts = {"bos_token": bos_token, "eos_token": eos_token, "template_vars": template_vars}
-    u1 = {"role": "user", "content": _USER}
-    a1 = {"role": "assistant", "content": _ASSISTANT}
-    three = _render(src, [u1, a1, {"role": "user", "content": _USER2}], add_generation_prompt=False, **opts)
-    two = _render(src, [u1, a1], add_generation_prompt=False, **opts)
-    between = _cut_before(three[three.index(_ASSISTANT) + len(_ASSISTANT):], _USER2)
-    closer = two[two.index(_ASSISTANT) + len(_ASSISTANT):]
+    u1 = {"role": "user", "content": USER}
+    a1 = {"role": "assistant", "content": ASSISTANT}
+    three = render(src, [u1, a1, {"role": "user", "content": USER2}], add_generation_prompt=False, **opts)
+    two = render(src, [u1, a1], add_generation_prompt=False, **opts)
+    between = cut_before(three[three.index(ASSISTANT) + len(ASSISTANT):], USER2)
+    closer = two[two.index(ASSISTANT) + len(ASSISTANT):]
     k = 0
     while k < min(len(between), len(closer)) and between[k] == closer[k]:
         k += 1
-    return between[_boundary(between, k):]
+    return between[token_boundary(between, k):]
 
 
 def mt_pre_query_template(
@@ -353,10 +194,10 @@ def mt_pre_query_template(
         raise ConfigError(msg)
     if system_prompt is not None:
         history.insert(0, {"role": "system", "content": system_prompt})
-    history.append({"role": "user", "content": _USER})
-    rendered = _render(tokenizer_or_chat_template, history, add_generation_prompt=False,
+    history.append({"role": "user", "content": USER})
+    rendered = render(tokenizer_or_chat_template, history, add_generation_prompt=False,
                        bos_token=bos_token, eos_token=eos_token, template_vars=template_vars)
-    return _cut_before(rendered, _USER)
+    return cut_before(rendered, USER)
 
 
 def stop_strings(tokenizer: Any, *, role_words: Sequence[str] = ("assistant",)) -> tuple[list[str], list[int]]:
@@ -374,11 +215,11 @@ def stop_strings(tokenizer: Any, *, role_words: Sequence[str] = ("assistant",)) 
     """
     from jinja2.exceptions import TemplateError
 
-    u1 = {"role": "user", "content": _USER}
-    a1 = {"role": "assistant", "content": _ASSISTANT}
-    u2 = {"role": "user", "content": _USER2}
+    u1 = {"role": "user", "content": USER}
+    a1 = {"role": "assistant", "content": ASSISTANT}
+    u2 = {"role": "user", "content": USER2}
     rendered = []
-    for convo, gen in (([{"role": "system", "content": _SYSTEM}, u1, a1, u2], True), ([u1, a1, u2], True), ([u1, a1], False)):
+    for convo, gen in (([{"role": "system", "content": SYSTEM}, u1, a1, u2], True), ([u1, a1, u2], True), ([u1, a1], False)):
         try:
             rendered.append(tokenizer.apply_chat_template(convo, tokenize=False, add_generation_prompt=gen))
         except (TemplateError, ConfigError):

@@ -7,20 +7,22 @@ import math
 import pyarrow as pa
 import pytest
 
-from filters.select.deita_score import (
-    COMPLEXITY_TEMPLATE,
+from filters.select.deita_maths import (
     DEITA_FALLBACK,
-    QUALITY_TEMPLATE,
-    DeitaScore,
-    complexity_prompt,
-    conversation_turns,
     evol_score,
     expected_score,
     label_logprobs,
+)
+from filters.select.deita_prompts import (
+    COMPLEXITY_TEMPLATE,
+    QUALITY_TEMPLATE,
+    complexity_prompt,
+    conversation_turns,
     quality_prompt,
 )
-from pipelines.errors import ConfigError, ParseError
+from filters.select.deita_score import DeitaScore
 from pipelines.chat_format import MESSAGES
+from pipelines.errors import ConfigError, ParseError
 from synth.backends.llm import Completion, Output
 
 LN = math.log

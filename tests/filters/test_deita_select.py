@@ -7,13 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.select.deita_select import (
-    DeitaSelect,
-    score_order,
-    select_diverse,
-    select_diverse_naive,
-)
 from filters.embeddings import embed, embedding_array, normalize
+from filters.select.deita_select import DeitaSelect, score_order
+from filters.select.diverse import select_diverse, select_diverse_naive
 from pipelines.errors import ConfigError, SchemaError
 from pipelines.stage import REASON
 
@@ -64,7 +60,7 @@ def test_random_data_same_as_naive(seed, tau):
 
 @pytest.mark.parametrize("noise", [0.2, 0.33, 0.5])
 def test_clustered_data_same_as_naive(noise, monkeypatch):
-    import filters.select.deita_select as mod
+    import filters.select.diverse as mod
 
     dense_calls = []
     dense = mod._dense_top

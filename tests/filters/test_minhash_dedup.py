@@ -1,4 +1,4 @@
-"""filters.dedup.minhash: pure functions on hand-made inputs, the stage on Alpaca."""
+"""filters.dedup.minhash (+ signatures, lsh): pure functions on hand-made inputs, the stage on Alpaca."""
 from __future__ import annotations
 
 import itertools
@@ -10,17 +10,16 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.dedup.minhash import (
-    MinHashDedup,
+from filters.dedup.lsh import (
     band_keys,
     candidate_pairs,
     cluster_keepers,
     duplicate_clusters,
     estimated_jaccard,
-    minhash_signatures,
     optimal_bands,
-    shingle_hashes,
 )
+from filters.dedup.minhash import MinHashDedup
+from filters.dedup.signatures import minhash_signatures, shingle_hashes
 from pipelines.errors import ConfigError, SchemaError
 from pipelines.stage import REASON
 

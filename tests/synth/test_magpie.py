@@ -67,7 +67,7 @@ def test_magpie_rows_are_accounted_and_rejections_keep_raw_text(magpie_run):
 
 
 def test_multi_turn_extension(magpie_run):
-    from synth.magpie.instructions import MagpieTurns
+    from synth.magpie.turns import MagpieTurns
 
     table = pq.read_table(magpie_run[0] / "data" / "train-00000-of-00001.parquet").slice(0, 3)
     stage = MagpieTurns(num_turns=2, max_tokens=48, response_max_tokens=64)

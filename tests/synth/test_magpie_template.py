@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import ConfigError
-from synth.magpie.template import (
+from synth.magpie.system_prompts import (
     CHAT_SYSTEM_PROMPT,
     MT_SYSTEM_PROMPT,
     control_system_prompt,
+)
+from synth.magpie.template import (
     mt_append_template,
     mt_pre_query_template,
     pre_query_template,
@@ -305,7 +307,7 @@ def test_stop_strings_role_words_and_chatml_eos() -> None:
 
 
 def test_module_import_stays_light() -> None:
-    code = ("import sys, synth.magpie.template, synth.magpie.sanitize, synth.magpie.tag_prompts; "
+    code = ("import sys, synth.magpie.template, synth.magpie.render, synth.magpie.system_prompts, synth.magpie.sanitize, synth.magpie.tag_prompts; "
             "print(sorted(m for m in ('transformers', 'torch', 'vllm', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
