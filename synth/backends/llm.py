@@ -86,15 +86,16 @@ def default_backend() -> str:
     return "vllm" if importlib.util.find_spec("vllm") is not None else "transformers"
 
 
-def get_llm(backend: str | None, model: str | None, **options: Any) -> LLM:
-    """The engine for (backend, model, options), loaded once per process and reused."""
+def load_backend(backend: str, model: str | None, **options: Any) -> LLM:
+    """Construct the backend's engine here, in this process (no cache, no worker)."""
     from pipelines.errors import ConfigError
 
-    backend = backend or default_backend()
-    key = (backend, model, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    if key in _CACHE:
-        return _CACHE[key]
+    options = dict(options)
+    options.pop("data_parallel", None)
+    share = options.pop("memory_share", None)
     if backend == "vllm":
+        if share is not None:
+            options.setdefault("gpu_memory_utilization", float(share))
         from synth.backends.vllm import VllmLLM as cls
     elif backend == "transformers":
         from synth.backends.transformers import TransformersLLM as cls
@@ -102,7 +103,45 @@ def get_llm(backend: str | None, model: str | None, **options: Any) -> LLM:
         from synth.backends.openai import OpenAILLM as cls
     else:
         raise ConfigError(f"unknown backend '{backend}'", hint=f"one of {', '.join(BACKENDS)}")
-    llm = cls(model, **options)
+    return cls(model, **options)
+
+
+def engine_key(backend: str | None, model: str | None, options: dict[str, Any]) -> tuple:
+    """What makes two stages share one engine: the same backend, model and engine options."""
+    return (backend or default_backend(), model, tuple(sorted((k, repr(v)) for k, v in options.items())))
+
+
+def memory_share(backend: str | None, options: dict[str, Any]) -> float:
+    """The share of an accelerator's memory the engine takes (``memory_share``, else vLLM's
+    ``gpu_memory_utilization``, default 0.9 as vLLM's; remote servers take none)."""
+    backend = backend or default_backend()
+    if "memory_share" in options:
+        return float(options["memory_share"])
+    if backend == "vllm":
+        return float(options.get("gpu_memory_utilization", 0.9))
+    return 0.0 if backend == "openai" else 0.1
+
+
+_POOL: Any = None
+
+
+def use_pool(pool: Any) -> None:
+    """Route :func:`get_llm` to engine workers (``pool``: a ``workers.EnginePool``) or, with
+    ``None``, back to engines in this process."""
+    global _POOL
+    _POOL = pool
+
+
+def get_llm(backend: str | None, model: str | None, **options: Any) -> LLM:
+    """The engine for (backend, model, options), loaded once per process and reused; a worker
+    client while the executor runs with engine workers (vLLM and transformers)."""
+    backend = backend or default_backend()
+    key = engine_key(backend, model, options)
+    if _POOL is not None and backend != "openai":
+        return _POOL.get(key, backend, model, options)
+    if key in _CACHE:
+        return _CACHE[key]
+    llm = load_backend(backend, model, **options)
     _CACHE[key] = llm
     return llm
 

