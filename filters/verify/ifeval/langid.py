@@ -1,4 +1,4 @@
-"""langdetect's ``detect``, step for step, 2-3x faster: the same answer, bit for bit.
+"""langdetect's ``detect``, step for step, 2-3x faster: the same probabilities, bit for bit.
 
 Language checks are most of IFEval's verification time, and langdetect (1.0.9, pinned)
 spends it in per-character and per-language Python loops. This module keeps its
@@ -14,6 +14,18 @@ algorithm and its random draws and changes only how the work is done:
   in the same order from the same seeded ``random.Random``.
 
 Equality with langdetect is tested on the IFEval responses (full probability lists).
+
+Where langdetect is unsure, one seed is not its answer. langdetect draws n-grams at random
+and the IFEval reference never seeds it, so on a text with few usable n-grams its verdict
+is a draw. Upper-case runs yield no n-grams (``NGram`` skips capital words), so a short
+all-caps numbered list such as ``"1. AN THINGS WITH\n2. IS"`` keeps about ten: seed 0 says
+``en`` (top probability 0.57), 17 of the first 20 seeds say ``so``, and the reference most
+likely fails ``change_case:english_capital`` where a seed-0 verdict passes it. So
+:meth:`FastDetector.detect` takes the seeded answer only when its top probability is at
+least ``SURE`` (0.99); below that it returns the most common answer of langdetect under
+seeds ``seed .. seed + VOTES - 1`` (ties to the earliest seed), the answer the unseeded
+reference gives most often. On the 540 classifiable IFEval GPT-4 responses 6 fall below
+``SURE`` and all keep their verdict.
 """
 from __future__ import annotations
 
@@ -26,7 +38,10 @@ if TYPE_CHECKING:
     import numpy as np
     from langdetect.detector_factory import DetectorFactory
 
-__all__ = ["FastDetector", "detect"]
+__all__ = ["SURE", "VOTES", "FastDetector", "detect"]
+
+SURE = 0.99  # top probability above which the seeded answer stands (trials agree)
+VOTES = 15  # seeds voting where langdetect is unsure (odd: fewer ties)
 
 # langdetect.detector.Detector's constants.
 _ALPHA, _ALPHA_WIDTH, _N_TRIAL = 0.5, 0.05, 7
@@ -64,13 +79,25 @@ class FastDetector:
         """langdetect's per-language probabilities (``Detector.langprob``, in
         ``factory.langlist`` order), or ``None`` where it raises (no usable n-gram)."""
         ngrams = self._ngrams(self._clean(text))
-        return self._probabilities(ngrams) if ngrams else None
+        return self._probabilities(ngrams, self._seed) if ngrams else None
 
     def detect(self, text: str) -> str | None:
-        """The language code langdetect's ``detect`` gives, or ``None`` where it raises."""
-        probs = self.probabilities(text)
-        if probs is None:
+        """langdetect's most likely answer, or ``None`` where it raises.
+
+        The seeded ``detect`` answer when its top probability is at least ``SURE``, else
+        the most common answer over ``VOTES`` seeds (see the module docstring).
+        """
+        ngrams = self._ngrams(self._clean(text))
+        if not ngrams:
             return None
+        probs = self._probabilities(ngrams, self._seed)
+        if max(probs) >= SURE:
+            return self._answer(probs)
+        answers = [self._answer(probs)] + [self._answer(self._probabilities(ngrams, self._seed + k)) for k in range(1, VOTES)]
+        counts = {a: answers.count(a) for a in answers}  # insertion order: earliest seed first
+        return max(counts, key=lambda a: counts[a])
+
+    def _answer(self, probs: list[float]) -> str:
         # Detector._sort_probability then detect(): stable sort, highest first.
         ranked = sorted(((p, i) for i, p in enumerate(probs) if p > _PROB_THRESHOLD), key=lambda t: t[0], reverse=True)
         return self._langs[ranked[0][1]] if ranked else "unknown"
@@ -130,7 +157,7 @@ class FastDetector:
         return tuple(out)
 
     # -- Detector._detect_block -----------------------------------------------------
-    def _probabilities(self, ngrams: list[str]) -> list[float]:
+    def _probabilities(self, ngrams: list[str], seed: int) -> list[float]:
         np = self._np
         rows = self._rows
         prob_map = self._prob_map
@@ -139,7 +166,7 @@ class FastDetector:
         factor = np.empty(n_langs)
         add, multiply, asarray = np.add, np.multiply, np.asarray
         rng = random.Random()
-        rng.seed(self._seed)
+        rng.seed(seed)
         choice = rng.choice
         for _ in range(_N_TRIAL):
             prob = np.full(n_langs, 1.0 / n_langs)
