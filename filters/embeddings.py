@@ -348,9 +348,15 @@ def neighbor_ids(table: pa.Table, rows: np.ndarray) -> pa.Array:
     return pc.take(ids, pa.array(np.where(none, 0, rows), pa.int64(), mask=none))
 
 
-def embedding_array(emb: np.ndarray) -> pa.Array:
-    """``(n, dim)`` float32 array as an Arrow ``list<float32>`` column (one copy, no loop)."""
+def embedding_array(emb: np.ndarray, *, max_values: int = 2**31 - 1) -> pa.Array | pa.ChunkedArray:
+    """``(n, dim)`` float32 array as an Arrow ``list<float32>`` column (one copy, no loop).
+
+    A list array's offsets are int32: past ``max_values`` floats (~5.6M rows x 384) they
+    would wrap, so the column becomes chunks that each fit, keeping the type.
+    """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n, dim = emb.shape
-    offsets = pa.array(np.arange(0, (n + 1) * dim, dim, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(emb.reshape(-1)))
+    per = max(1, max_values // max(dim, 1))
+    chunks = [pa.ListArray.from_arrays(pa.array(np.arange(0, (len(part) + 1) * dim, dim, dtype=np.int32)), pa.array(part.reshape(-1)))
+              for part in (emb[s : s + per] for s in range(0, max(n, 1), per))]
+    return chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, pa.list_(pa.float32()))
