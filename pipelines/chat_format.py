@@ -27,7 +27,22 @@ def prompt_messages(row: dict[str, Any], column: str) -> list[dict[str, str]]:
         while msgs and msgs[-1]["role"] == "assistant":
             msgs.pop()
         return msgs
-    text = str(val)
-    if row.get("input"):  # Alpaca-style rows carry the task input separately
-        text = f"{text}\n\n{row['input']}"
-    return to_messages(text)
+    return to_messages(join_input(str(val), row.get("input")))
+
+
+def join_input(instruction: str, input_text: Any = None) -> str:
+    """An Alpaca-style instruction with its ``input`` (the task's material) appended after a
+    blank line, as Alpaca's own prompt puts "### Input:" after the instruction. A missing,
+    non-text or blank ``input`` adds nothing. The one rule for every stage that reads Alpaca
+    rows (responders, judges, deita's scorer), so they all see the same task.
+
+    >>> join_input("Translate to French.", "Good morning")
+    'Translate to French.\\n\\nGood morning'
+    >>> join_input("Name a fruit.", "  ")
+    'Name a fruit.'
+    >>> join_input("Name a fruit.", None)
+    'Name a fruit.'
+    """
+    if isinstance(input_text, str) and input_text.strip():
+        return f"{instruction}\n\n{input_text}"
+    return instruction

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipelines.chat_format import join_input
+
 __all__ = [
     "CHAT_SUFFIX",
     "COMPLEXITY_TEMPLATE",
@@ -66,9 +68,7 @@ def instruction_text(instruction: str, input_text: str | None = None) -> str:
     >>> instruction_text("Name a fruit.", "  ")
     'Name a fruit.'
     """
-    if input_text and input_text.strip():
-        return f"{instruction}\n\n{input_text}"
-    return instruction
+    return join_input(instruction, input_text)  # the one rule, in pipelines.chat_format
 
 
 def conversation_turns(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
