@@ -37,6 +37,7 @@ STAGES: dict[str, str] = {
     "verify_constraints": "filters.verify.verify_constraints:VerifyConstraints",
     "extract_constraints": "filters.verify.extract:ExtractConstraints",
     "act_pairs": "filters.verify.act_pairs:ActPairs",
+    "codeclm_encode": "synth.codeclm.encode:CodecEncode", "codeclm_metadata": "synth.codeclm.metadata:CodecMetadata", "codeclm_sanity": "synth.codeclm.sanity:CodecSanity", "codeclm_decode": "synth.codeclm.decode:CodecDecode", "codeclm_rubrics": "synth.codeclm.rubrics:CodecRubrics", "codeclm_respond": "synth.codeclm.respond:CodecRespond", "codeclm_judge": "synth.codeclm.judge:CodecJudge", "codeclm_decide": "synth.codeclm.decide:CodecDecide", "codeclm_improve": "synth.codeclm.improve:CodecImprove",
 }
 
 

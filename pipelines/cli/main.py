@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "inspect": ("pipelines.cli.inspect", "Summarize a dataset: rows, columns, distributions."),
     "models": ("pipelines.cli.models", "Prepare and show the embedded default models."),
     "verify": ("pipelines.cli.verify", "Check responses against IFEval-style constraints."),
+    "crr": ("pipelines.cli.crr", "Capacity Recovery Ratio of two answer files (CodecLM, both-order judging)."),
 }
 
 
