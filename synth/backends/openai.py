@@ -2,7 +2,11 @@
 
 Raw prompts go to the completions endpoint, chats to the chat endpoint. Requests run in a
 bounded thread pool; the official client retries 429/5xx/timeouts with exponential backoff
-(``max_retries``). A server that stays down is a ``BackendError`` naming the URL.
+(``max_retries``, 0.5 s doubling to 8 s). A request still timing out or answered 429/5xx
+after its retries is that row's error, ``server_error: ...``, which the stage turns into a
+rejected row: one overloaded moment must not stop a run of thousands of rows. A server that
+cannot be reached at all, a wrong model name or a refused key is a ``BackendError`` naming
+the URL: every row would fail the same way.
 """
 from __future__ import annotations
 
@@ -56,7 +60,11 @@ class OpenAILLM:
     # -- internals -----------------------------------------------------------------
     def _map(self, fn: Any, items: Sequence[Any]) -> list[Output]:
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(items) or 1))) as pool:
-            return list(pool.map(lambda a: fn(*a), enumerate(items)))
+            outs = list(pool.map(lambda a: fn(*a), enumerate(items)))
+        failed = sum(1 for o in outs if o.error and o.error.startswith("server_error"))
+        if failed:
+            log.warning("%d of %d requests to %s failed after %d retries (server_error): those rows are rejected", failed, len(outs), self.base_url, self.client.max_retries)
+        return outs
 
     def _kwargs(self, sampling: dict[str, Any], seed: int | None) -> dict[str, Any]:
         s = check_sampling(sampling)
@@ -77,6 +85,8 @@ class OpenAILLM:
     def _call(self, fn: Any, **kw: Any) -> Any:
         try:
             return fn(**kw), None
+        except self._openai.APITimeoutError:  # a subclass of APIConnectionError: caught first
+            return None, f"server_error: timeout after {self.client.max_retries} retries ({self.client.timeout} s each)"
         except self._openai.APIConnectionError as exc:
             raise BackendError(f"cannot reach the server at {self.base_url}: {exc}", hint="is the server running? check base_url") from exc
         except self._openai.BadRequestError as exc:
@@ -87,7 +97,9 @@ class OpenAILLM:
         except self._openai.NotFoundError as exc:
             raise BackendError(f"the server at {self.base_url} does not serve model '{self.name}': {exc}", hint="check model: (GET /v1/models lists the served names), or leave it empty to use the first one") from exc
         except self._openai.APIStatusError as exc:
-            # 401/403, and 429/5xx once the client's retries are spent: the server, not the row, is at fault
+            if exc.status_code == 429 or exc.status_code >= 500:  # overloaded or failing: this row, after the retries
+                return None, f"server_error: HTTP {exc.status_code} after {self.client.max_retries} retries: {str(exc)[:200]}"
+            # 401/403 and the like: the configuration, not the row, is at fault
             raise BackendError(f"the server at {self.base_url} answered HTTP {exc.status_code}: {exc}", hint="check the server log, api_key and max_retries") from exc
 
     def _complete(self, prompt: str, sampling: dict[str, Any], seed: int | None) -> Output:
