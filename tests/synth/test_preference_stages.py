@@ -5,8 +5,9 @@ import pytest
 
 from filters.text.language_id import LanguageId, detect_language
 from pipelines.errors import ParseError
+from pipelines.pairs import best_and_worst
 from pipelines.stage import REASON
-from synth.judge.best_of_n import BestOfNPairs, best_and_worst
+from synth.judge.best_of_n import BestOfNPairs
 from synth.judge.reward import parse_judge_score
 
 
@@ -30,6 +31,19 @@ def test_best_of_n_pairs_in_trl_format():
     assert r["rejected"] == [{"role": "assistant", "content": "bad"}]
     assert (r["score_chosen"], r["score_rejected"]) == (9.0, 1.0)
     assert rej.column(REASON).to_pylist() == ["tie", "low_margin"]
+
+
+def test_best_of_n_blank_or_unscored_responses_take_no_part():
+    # Folding best_and_worst with ACT's act_pick: a blank response or a null reward is a failed
+    # generation, not a preference; fewer than two usable responses is its own reason.
+    t = pa.Table.from_pylist([
+        {"id": "a", "instruction": "Q1", "responses": ["", "good", "ok"], "rewards": [9.0, 5.0, 1.0]},
+        {"id": "b", "instruction": "Q2", "responses": ["x", "y"], "rewards": [3.0, None]},
+    ])
+    kept, rej = BestOfNPairs().process(t)
+    assert kept.column("chosen").to_pylist() == [[{"role": "assistant", "content": "good"}]]
+    assert (kept.column("score_chosen")[0].as_py(), kept.column("score_rejected")[0].as_py()) == (5.0, 1.0)
+    assert rej.column(REASON).to_pylist() == ["too_few_responses"]
 
 
 def test_judge_score_parser():
