@@ -12,7 +12,9 @@ Differences from the published strings (pinned by ``tests/synth/test_magpie_temp
 * Llama-3.1 and Qwen2 templates inject a default system block when no system message is given
   (``Cutting Knowledge Date...`` / ``You are a helpful assistant.``). Magpie's published
   pre-queries for those models drop it; Qwen2.5's keeps it. ``keep_default_system=True`` (the
-  default) keeps what the template renders; ``keep_default_system=False`` gives Magpie's strings.
+  default here) keeps what the template renders; ``keep_default_system=False`` gives Magpie's
+  strings; :func:`default_system_choice` picks Magpie's choice per family (what the
+  ``magpie_instructions`` stage does unless told).
 * Phi-3, Mistral and Llama-2 strings in Magpie read ``<s> <|user|>`` / ``<s> [INST] ``: the
   space after ``<s>`` is a SentencePiece decode artifact, not in the template. Encoded, it
   becomes an extra token the model never saw after BOS. The derived string has no space.
@@ -41,6 +43,8 @@ from synth.magpie.render import (
 from synth.magpie.system_prompts import MT_SYSTEM_PROMPT
 
 __all__ = [
+    "DEFAULT_SYSTEM_RULES",
+    "default_system_choice",
     "mt_append_template",
     "mt_pre_query_template",
     "pre_query_template",
@@ -53,6 +57,56 @@ _KNOWN_TERMINATORS = frozenset({
     "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<|end|>",
     "<end_of_turn>", "<eos>", "</s>", "<|EOT|>", "<｜end▁of▁sentence｜>",
 })
+
+
+# Whether Magpie's pre-query keeps the system block a template injects on its own, by a marker of
+# the injected text (methods.md 1.2; magpie-align/magpie configs/model_configs.json). First match wins:
+# Qwen2.5's block contains Qwen2's sentence.
+DEFAULT_SYSTEM_RULES: tuple[tuple[str, bool, str], ...] = (
+    ("Cutting Knowledge Date", False,
+     ("Llama-3.1/3.2/3.3: Magpie's published pre-queries are Llama-3's, without the date block; "
+      "the block also holds today's date, so keeping it would make the prompt change by the day")),
+    ("You are Qwen, created by Alibaba Cloud", True, "Qwen2.5: Magpie's published pre-query keeps the system block"),
+    ("You are a helpful assistant.", False, "Qwen2: Magpie's published pre-query drops the system block"),
+)
+_KEEP_UNLISTED = ("not in Magpie's table (e.g. SmolLM2): methods.md 1.2's rule for new families keeps the "
+                  "injected block, the context the model saw in its chat training")
+
+
+def default_system_choice(
+    tokenizer_or_chat_template: Any,
+    *,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    **template_vars: Any,
+) -> tuple[bool, str]:
+    """Magpie's choice of ``keep_default_system`` for a chat template, and why.
+
+    Templates that inject nothing get ``True`` (the choice makes no difference). Otherwise the
+    injected text is matched against :data:`DEFAULT_SYSTEM_RULES`: Llama-3.1's "Cutting
+    Knowledge Date" block and Qwen2's "You are a helpful assistant." are dropped (Magpie's
+    published strings), Qwen2.5's block is kept (Magpie's string keeps it), and a family
+    Magpie does not list (SmolLM2) keeps it, methods.md 1.2's general rule.
+
+    Examples
+    --------
+    >>> qwen2 = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n{% endif %}"
+    ...          "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}")
+    >>> default_system_choice(qwen2)[0]
+    False
+    """
+    opts: dict[str, Any] = {"bos_token": bos_token, "eos_token": eos_token, **template_vars}
+    kept = pre_query_template(tokenizer_or_chat_template, keep_default_system=True, **opts)
+    try:
+        dropped = pre_query_template(tokenizer_or_chat_template, keep_default_system=False, **opts)
+    except ConfigError:
+        return True, "the injected system block cannot be separated from the user turn: kept as rendered"
+    if kept == dropped:
+        return True, "the template injects no system block"
+    for marker, keep, why in DEFAULT_SYSTEM_RULES:
+        if marker in kept:
+            return keep, why
+    return True, _KEEP_UNLISTED
 
 
 def pre_query_template(
@@ -78,6 +132,7 @@ def pre_query_template(
         Keep a system block the template injects on its own (Qwen2/2.5, SmolLM2, Llama-3.1).
         ``False`` drops it (Magpie's Llama-3.1 and Qwen2 strings); with ``system_prompt`` it
         drops only the injected text inside the system turn (Llama-3.1's date lines).
+        :func:`default_system_choice` gives Magpie's choice per family.
     bos_token, eos_token
         Special tokens for a raw template string (required when it uses them); with a tokenizer
         they override the tokenizer's own.

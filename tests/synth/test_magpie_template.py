@@ -22,6 +22,7 @@ from synth.magpie.system_prompts import (
     control_system_prompt,
 )
 from synth.magpie.template import (
+    default_system_choice,
     mt_append_template,
     mt_pre_query_template,
     pre_query_template,
@@ -153,6 +154,43 @@ def test_raw_template_string_renders_like_the_tokenizer(name: str) -> None:
         raw = pre_query_template(chat_template(name), keep_default_system=keep, **special_kwargs(name))
         assert raw == pre_query_template(tok, keep_default_system=keep)
     assert mt_append_template(chat_template(name), **special_kwargs(name)) == mt_append_template(tok)
+
+
+@pytest.mark.parametrize(
+    ("name", "keep"),
+    [
+        ("llama3_1", False),  # Magpie's Llama-3.1 string is Llama-3's: no "Cutting Knowledge Date" block
+        ("qwen2", False),  # Magpie's Qwen2 string drops "You are a helpful assistant."
+        ("qwen2_5", True),  # Magpie's Qwen2.5 string keeps "You are Qwen, created by Alibaba Cloud..."
+        ("smollm2", True),  # not in Magpie's table: methods.md 1.2's rule for new families keeps it
+        ("llama3", True), ("chatml", True), ("gemma2", True), ("mistral_v0_3", True), ("phi3_mini_4k", True),
+    ],
+)
+def test_default_system_choice_per_family(name: str, keep: bool) -> None:
+    choice, why = default_system_choice(tokenizer(name))
+    assert choice is keep and why
+    assert default_system_choice(chat_template(name), **special_kwargs(name)) == (choice, why)
+
+
+def test_magpie_instructions_takes_the_family_choice_unless_told() -> None:
+    from synth.magpie.instructions import magpie_pre_query
+
+    # The README's Llama-3.1 example used to get the dated system block (issue 10, item 13).
+    assert magpie_pre_query(tokenizer("llama3_1")) == MAGPIE["llama3"]
+    assert magpie_pre_query(tokenizer("qwen2")) == MAGPIE["qwen2"]
+    assert magpie_pre_query(tokenizer("qwen2_5")) == MAGPIE["qwen2_5"]
+    assert magpie_pre_query(tokenizer("smollm2")) == SMOLLM2_SYSTEM + "<|im_start|>user\n"
+    assert magpie_pre_query(tokenizer("llama3_1"), keep_default_system=True).startswith(L3 + HDR.format("system") + "Cutting Knowledge Date")
+    assert magpie_pre_query(tokenizer("smollm2"), keep_default_system=False) == "<|im_start|>user\n"
+    assert magpie_pre_query(tokenizer("llama3_1"), system_prompt=control_system_prompt("math")) == MAGPIE["llama3_math"]
+
+
+def test_magpie_instructions_validates_keep_default_system() -> None:
+    from synth.magpie.instructions import MagpieInstructions
+
+    assert MagpieInstructions(keep_default_system=False).params["keep_default_system"] is False
+    with pytest.raises(ConfigError, match="keep_default_system"):
+        MagpieInstructions(keep_default_system="yes")  # type: ignore[arg-type]
 
 
 def test_raw_template_needs_its_special_tokens() -> None:
