@@ -57,20 +57,22 @@ class SchemaError(AligncraftError):
 
 
 class InputError(AligncraftError):
-    """An input file is unreadable: names the file, line/row and column."""
+    """An input file is unreadable: names the file, line (of text) or row (record), and column."""
 
     exit_code = 2
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None, column: str | None = None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None, row: int | None = None, column: str | None = None, hint: str | None = None) -> None:
         where = []
         if path:
             where.append(str(path))
         if line is not None:
             where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
         if column is not None:
             where.append(f"column '{column}'")
         super().__init__((": ".join([", ".join(where), message]) if where else message), hint=hint)
-        self.path, self.line, self.column = path, line, column
+        self.path, self.line, self.row, self.column = path, line, row, column
 
 
 class MissingDependencyError(AligncraftError):

@@ -3,11 +3,19 @@
 Accepted: JSONL, JSON (a list of objects, or {"data"/"rows"/"train": [...]}), CSV, parquet,
 and a local ``datasets`` folder (``save_to_disk``). ``columns`` maps the names a recipe
 expects to the names in the file (``{"instruction": "prompt"}``).
+
+JSON Lines go through ``pyarrow.json`` in one multi-threaded scan whose schema is the union
+of every record's keys (``pa.Table.from_pylist`` took its columns from the first record, so a
+key the first record lacked vanished without a word). A JSON list is typed the same way, by
+``pa.array`` over all records. When Arrow refuses a file, a Python walk over the lines finds
+the first bad one to name it: the walk runs only on that error path.
 """
 from __future__ import annotations
 
+import gzip
 import json
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +24,12 @@ import pyarrow as pa
 from pipelines.errors import InputError
 
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".gz")
+BOM = b"\xef\xbb\xbf"
+# Arrow parses JSON Lines in blocks and a record must fit in one: start at 8 MiB and grow
+# to the file size for files with huge records.
+BLOCK_SIZE = 8 << 20
+# a gzip file Python cannot decompress raises one of these
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 def read_input(path: str | Path, *, columns: Mapping[str, str] | None = None, required: Sequence[str] = (), limit: int | None = None) -> pa.Table:
@@ -29,8 +43,8 @@ def read_input(path: str | Path, *, columns: Mapping[str, str] | None = None, re
         if p.stat().st_size == 0:
             raise InputError("the file is empty", path=str(p))
         name = p.name.lower()
-        if name.endswith((".jsonl", ".ndjson", ".jsonl.gz")):
-            table = _read_jsonl(p)
+        if name.endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")):
+            table = read_jsonl(p)
         elif name.endswith(".json"):
             table = _read_json(p)
         elif name.endswith(".csv"):
@@ -38,7 +52,7 @@ def read_input(path: str | Path, *, columns: Mapping[str, str] | None = None, re
         elif name.endswith(".parquet"):
             table = _read_parquet(p)
         else:
-            raise InputError(f"unknown file type '{p.suffix}'", path=str(p), hint="use .jsonl, .json, .csv, .parquet or a datasets folder")
+            raise InputError(f"unknown file type '{p.suffix}'", path=str(p), hint="use .jsonl, .jsonl.gz, .json, .csv, .parquet or a datasets folder")
     if table.num_rows == 0:
         raise InputError("no rows", path=str(p))
     if limit is not None:
@@ -71,19 +85,108 @@ def map_columns(table: pa.Table, columns: Mapping[str, str], *, path: str = "") 
     return out.select(keep) if len(keep) != len(new) else out
 
 
-def _lines(p: Path):
-    import gzip
+# -- JSON Lines -----------------------------------------------------------------------
+def read_jsonl(p: Path) -> pa.Table:
+    """A JSON Lines file (optionally ``.gz``, optionally with a UTF-8 BOM) as one table.
 
-    opener = gzip.open if p.name.endswith(".gz") else open
-    with opener(p, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                yield lineno, raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"not valid UTF-8 at byte {exc.start} ({exc.reason})", path=str(p), line=lineno) from None
+    Columns are the union of all records' keys, in order of first appearance; a record
+    without a key gets a null there. Strings stay strings (Arrow would infer timestamps).
+    A bad record raises ``InputError`` naming its line.
+    """
+    try:
+        table = _arrow_jsonl(p, None)
+        if _has_timestamp(table.schema):
+            # Arrow's inference turns ISO-date-like strings into timestamps; JSON has none,
+            # so read those fields again as the strings they are
+            table = _arrow_jsonl(p, pa.schema([pa.field(f.name, _no_timestamps(f.type)) for f in table.schema]))
+        table.validate(full=True)  # Arrow's JSON parser does not check UTF-8; this does
+    except GZIP_ERRORS as exc:
+        raise InputError(f"not a readable gzip file ({exc})", path=str(p)) from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        if _gzip_broken(p):
+            raise InputError(f"not a readable gzip file ({exc})", path=str(p)) from None
+        diagnose_jsonl(p)  # raises with the line when it can find it
+        raise InputError(f"cannot read JSON Lines: {exc}", path=str(p)) from None
+    if table.num_rows == 0:
+        raise InputError("the file has no records", path=str(p))
+    return table
 
 
-def json_records(p: Path):
+def _arrow_jsonl(p: Path, schema: pa.Schema | None) -> pa.Table:
+    import pyarrow.json as pj
+
+    size = p.stat().st_size
+    block = BLOCK_SIZE
+    while True:
+        stream = _open_stream(p)
+        try:
+            parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer") if schema is not None else None
+            return pj.read_json(stream, read_options=pj.ReadOptions(block_size=block), parse_options=parse)
+        except pa.ArrowInvalid as exc:
+            # a record longer than a block: retry with bigger blocks (up to the whole file)
+            if "straddling" not in str(exc) or block >= max(size, 1) * (20 if p.name.endswith(".gz") else 1):
+                raise
+            block *= 4
+        finally:
+            stream.close()
+
+
+def _open_stream(p: Path) -> Any:
+    """An Arrow input stream positioned after a leading UTF-8 BOM, if any (as ``utf-8-sig``)."""
+    compression = "gzip" if p.name.lower().endswith(".gz") else None
+    stream = pa.input_stream(str(p), compression=compression)
+    if stream.read(3) != BOM:
+        stream.close()
+        stream = pa.input_stream(str(p), compression=compression)
+    return stream
+
+
+def _gzip_broken(p: Path) -> bool:
+    if not p.name.lower().endswith(".gz"):
+        return False
+    try:
+        with gzip.open(p, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    except (*GZIP_ERRORS, OSError):
+        return True
+    return False
+
+
+def _has_timestamp(schema: pa.Schema) -> bool:
+    return any(_no_timestamps(f.type) != f.type for f in schema)
+
+
+def _no_timestamps(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _no_timestamps(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(_no_timestamps(t.value_type))
+    if pa.types.is_large_list(t):
+        return pa.large_list(_no_timestamps(t.value_type))
+    return t
+
+
+def _lines(p: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file (``.gz`` too); a leading BOM is dropped."""
+    opener = gzip.open if p.name.lower().endswith(".gz") else open
+    lineno = 0
+    try:
+        with opener(p, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                if lineno == 1 and raw.startswith(BOM):
+                    raw = raw[3:]
+                try:
+                    yield lineno, raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"not valid UTF-8 at byte {exc.start} ({exc.reason})", path=str(p), line=lineno) from None
+    except GZIP_ERRORS as exc:
+        raise InputError(f"not a readable gzip file ({exc})", path=str(p), line=lineno + 1 if lineno else None) from None
+
+
+def json_records(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank JSON Lines record; bad bytes, bad JSON or a
     non-object name the file and line."""
     for lineno, line in _lines(p):
@@ -98,13 +201,73 @@ def json_records(p: Path):
         yield lineno, obj
 
 
-def _read_jsonl(p: Path) -> pa.Table:
-    rows = [obj for _, obj in json_records(p)]
-    if not rows:
-        raise InputError("the file has no records", path=str(p))
-    return _from_rows(rows, p)
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValueError(f"key '{k}' appears twice in one record")
+        seen[k] = v
+    return seen
 
 
+def diagnose_jsonl(p: Path) -> None:
+    """Find the first line Arrow cannot take (bad JSON, not an object, a key given twice, a
+    value whose JSON kind differs from earlier lines') and raise ``InputError`` naming it."""
+    kinds = KindTracker(p, unit="line")
+    for lineno, line in _lines(p):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON at character {exc.colno}: {exc.msg}", path=str(p), line=lineno) from None
+        except ValueError as exc:
+            raise InputError(str(exc), path=str(p), line=lineno) from None
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=str(p), line=lineno)
+        kinds.check(obj, lineno)
+
+
+class KindTracker:
+    """Remembers the JSON kind (text, number, true/false, object, list) seen at each key path
+    and raises ``InputError`` at the first record that puts another kind there.
+
+    >>> k = KindTracker("f.jsonl", unit="line")
+    >>> k.check({"a": "x", "m": [{"c": "hi"}]}, 1)
+    >>> k.check({"a": None, "m": [{"c": 3}]}, 2)
+    Traceback (most recent call last):
+    ...
+    pipelines.errors.InputError: f.jsonl, line 2, column 'm': value at m[].c is a number where earlier lines have text
+    """
+
+    NAMES = {str: "text", bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "a list"}
+
+    def __init__(self, path: str | Path, *, unit: str) -> None:
+        self.path, self.unit = str(path), unit
+        self.seen: dict[str, str] = {}
+
+    def check(self, obj: dict[str, Any], where: int) -> None:
+        for key, value in obj.items():
+            self._visit(key, key, value, where)
+
+    def _visit(self, top: str, path: str, value: Any, where: int) -> None:
+        if value is None:
+            return
+        kind = self.NAMES.get(type(value), type(value).__name__)
+        had = self.seen.setdefault(path, kind)
+        if had != kind:
+            at = "" if path == top else f" at {path}"
+            msg = f"value{at} is {kind} where earlier {self.unit}s have {had}"
+            raise InputError(msg, path=self.path, **{self.unit: where}, column=top)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._visit(top, f"{path}.{k}", v, where)
+        elif isinstance(value, list):
+            for v in value:
+                self._visit(top, f"{path}[]", v, where)
+
+
+# -- other formats -------------------------------------------------------------------
 def _read_json(p: Path) -> pa.Table:
     text = "".join(line for _, line in _lines(p))
     try:
@@ -120,26 +283,24 @@ def _read_json(p: Path) -> pa.Table:
         raise InputError("expected a JSON list of objects", path=str(p))
     if not obj:
         raise InputError("the file has no records", path=str(p))
-    return _from_rows(obj, p)
+    return records_table(obj, p)
 
 
-def _from_rows(rows: list[dict[str, Any]], p: Path) -> pa.Table:
+def records_table(rows: list[dict[str, Any]], p: str | Path) -> pa.Table:
+    """A table whose columns are the union of the records' keys (first-appearance order)."""
     try:
-        return pa.Table.from_pylist(rows)
+        return pa.Table.from_struct_array(pa.array(rows))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        # find the first row whose types disagree with the first row, to name it
-        keys = list(rows[0])
+        kinds = KindTracker(p, unit="row")
         for i, r in enumerate(rows, start=1):
-            for k in r:
-                if k in rows[0] and type(r[k]) is not type(rows[0][k]) and r[k] is not None and rows[0][k] is not None:
-                    raise InputError(f"value of type {type(r[k]).__name__} where earlier rows have {type(rows[0][k]).__name__}", path=str(p), line=i, column=k) from None
-        raise InputError(f"inconsistent record types: {exc} (columns {keys})", path=str(p)) from None
+            kinds.check(r, i)
+        raise InputError(f"inconsistent record types: {exc}", path=str(p)) from None
 
 
 def _read_csv(p: Path) -> pa.Table:
     import pyarrow.csv as pacsv
 
-    for lineno, _ in _lines(p):  # UTF-8 check with a line number
+    for _ in _lines(p):  # UTF-8 check with a line number
         pass
     try:
         return pacsv.read_csv(p)
@@ -152,7 +313,7 @@ def _csv_bad_row(p: Path) -> tuple[int | None, str | None]:
     """The first record whose field count differs from the header's (Arrow's error has no line)."""
     import csv
 
-    with open(p, newline="", encoding="utf-8") as f:
+    with open(p, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, [])
         for row in reader:

@@ -12,6 +12,11 @@ A recipe::
 
 ``--set instructions.temperature=0.8``, ``--set source.num_rows=1000`` and
 ``--set llm.model=PATH`` address any value; values are parsed as YAML (numbers, lists, ...).
+
+Secrets never sit in a recipe: the recipe is written to ``run/config.yaml``, the manifest
+and the dataset card (which ``--push-to-hub`` uploads), and ``--set`` lands in the card's
+command line. A key comes from the environment (``OPENAI_API_KEY``, ``HF_TOKEN``) or from
+a variable the recipe names (``api_key_env: MY_KEY``); a literal ``api_key:`` is refused.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from pipelines.errors import ConfigError
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 TOP_KEYS = {"name", "description", "seed", "batch_size", "llm", "source", "stages", "card"}
+# keys whose value is a credential; ``*_env`` keys name a variable instead and are fine
+SECRET_KEYS = {"api_key", "apikey", "token", "hf_token", "access_token", "auth_token", "password", "secret", "secret_key", "openai_api_key", "authorization"}
 
 
 def list_recipes() -> dict[str, str]:
@@ -103,7 +110,31 @@ def _resolve_target(recipe: dict[str, Any], head: str, item: str) -> dict[str, A
     raise ConfigError(f"--set {item}: no stage named '{head}'", hint=f"stages in this recipe: {', '.join(map(str, names))}; or llm./source.")
 
 
+def refuse_secrets(value: Any, where: str = "") -> None:
+    """Raise ``ConfigError`` for a literal credential anywhere in a recipe (the message names
+    the key, never the value).
+
+    >>> refuse_secrets({"llm": {"engine": {"api_key_env": "MY_KEY"}}})
+    >>> refuse_secrets({"llm": {"engine": {"api_key": "sk-123"}}})
+    Traceback (most recent call last):
+    ...
+    pipelines.errors.ConfigError: llm.engine.api_key: a literal secret in a recipe is refused (it would be written to run/config.yaml, the manifest and the dataset card)
+    """
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = f"{where}.{k}" if where else str(k)
+            if str(k).lower() in SECRET_KEYS and v not in (None, ""):
+                msg = f"{key}: a literal secret in a recipe is refused (it would be written to run/config.yaml, the manifest and the dataset card)"
+                env = "HF_TOKEN" if "token" in str(k).lower() else "OPENAI_API_KEY"
+                raise ConfigError(msg, hint=f"put it in the environment ({env}), or name a variable that holds it: {key}_env: MY_KEY" if not key.endswith("token") else f"put it in the environment ({env})")
+            refuse_secrets(v, key)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            refuse_secrets(v, f"{where}[{i}]")
+
+
 def validate_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    refuse_secrets(recipe)
     unknown = set(recipe) - TOP_KEYS
     if unknown:
         raise ConfigError(f"recipe '{recipe.get('name')}': unknown key(s) {sorted(unknown)}", hint=f"allowed: {sorted(TOP_KEYS)}")

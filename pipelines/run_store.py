@@ -6,10 +6,14 @@ Layout::
     run/stages/<NN>-<name>-<fingerprint>/{kept,rejected,stats}/<shard>.parquet|json
 
 A shard is finished when its stats file exists; kept and rejected are written first, each
-atomically (temp file + ``os.replace``), so a kill at any moment leaves either a finished
-shard or one that is recomputed on resume, never a half-written file that is reused.
-The fingerprint covers the stage type, version, parameters and everything upstream, so an
-edited stage recomputes itself and what follows, and nothing else.
+atomically (temp file, fsync, ``os.replace``, fsync of the folder), so a kill or a power
+loss at any moment leaves either a finished shard or one that is recomputed on resume,
+never a torn file under a done marker. A global stage's output is one unit: chunks named
+for the attempt (``kept/global-<token>-<k>.parquet``) and a marker ``stats/global.json``
+that lists them, written last; only the listed chunks are read, so chunks of an earlier
+attempt whose output had another size are never read back as rows.
+The fingerprint covers the stage type, version, source code, parameters and everything
+upstream, so an edited stage recomputes itself and what follows, and nothing else.
 """
 from __future__ import annotations
 
@@ -25,6 +29,15 @@ import pyarrow.parquet as pq
 REASON_KEY = re.compile(r"^([^:]+)")
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (the new name lives in the folder's entries)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -33,13 +46,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
+    """Write parquet to a temp file, fsync it, rename it into place, fsync the folder.
+
+    Without the fsyncs a power loss can keep the (fsynced) stats marker that says the shard
+    is done while the parquet data it vouches for never reached the disk.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp)
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def reason_key(reason: str) -> str:
@@ -68,12 +91,45 @@ class StageDir:
         atomic_write_table(self.path / "rejected" / f"{_s(shard)}.parquet", rejected)
         atomic_write_bytes(self.path / "stats" / f"{_s(shard)}.json", json.dumps(stats).encode())
 
+    def write_global(self, kept: pa.Table, rejected: pa.Table, stats: dict[str, Any], chunk_rows: int) -> None:
+        """Write a global stage's output as one unit: ``kept`` in chunks of ``chunk_rows``
+        (the next stages' shards), ``rejected``, then the marker that lists the chunks.
+
+        Chunk names carry a token unique to this attempt, so a crash before the marker
+        leaves only unlisted files; after it, earlier attempts' chunks are removed.
+        """
+        import uuid
+
+        token = uuid.uuid4().hex[:8]
+        n = max(1, -(-kept.num_rows // chunk_rows))
+        chunks = [f"global-{token}-{k:05d}.parquet" for k in range(n)]
+        for k, name in enumerate(chunks):
+            atomic_write_table(self.path / "kept" / name, kept.slice(k * chunk_rows, chunk_rows))
+        atomic_write_table(self.path / "rejected" / "global.parquet", rejected)
+        atomic_write_bytes(self.path / "stats" / "global.json", json.dumps({**stats, "chunks": chunks}).encode())
+        for stale in (self.path / "kept").glob("*.parquet"):
+            if stale.name not in chunks:
+                stale.unlink(missing_ok=True)
+
+    def _global_chunks(self) -> list[str] | None:
+        marker = self.path / "stats" / "global.json"
+        if not marker.is_file():
+            return None
+        chunks = json.loads(marker.read_text()).get("chunks")
+        if chunks is None:  # written before markers listed their chunks: kept/<k>.parquet
+            chunks = sorted(p.name for p in (self.path / "kept").glob("[0-9]*.parquet"))
+        return list(chunks)
+
     def read_kept(self, shard: int | str) -> pa.Table:
+        chunks = self._global_chunks()
+        if chunks is not None and isinstance(shard, int):
+            return pq.read_table(self.path / "kept" / chunks[shard])
         return pq.read_table(self.path / "kept" / f"{_s(shard)}.parquet")
 
     def kept_shards(self) -> list[int]:
-        if self.shard_done("global"):  # a global stage re-chunks its output into kept/<k>.parquet
-            return sorted(int(p.stem) for p in (self.path / "kept").glob("[0-9]*.parquet"))
+        chunks = self._global_chunks()
+        if chunks is not None:  # a global stage: the chunks its marker lists, in order
+            return list(range(len(chunks)))
         return sorted(int(p.stem) for p in (self.path / "stats").glob("[0-9]*.json"))
 
     def iter_kept(self) -> Iterator[pa.Table]:

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.errors import ConfigError, InputError
 from pipelines.inputs import read_input
 
+ID_MODES = ("input", "content")
 GENERATED_SCHEMA = pa.schema([("id", pa.string()), ("row_seed", pa.int64())])
 
 # Accepted spellings of the SFT columns, in the order they are tried (as TRL's data_utils
@@ -65,6 +67,29 @@ def content_ids(table: pa.Table) -> pa.Array:
     return pa.array(out, pa.string())
 
 
+def check_ids(ids: pa.ChunkedArray | pa.Array, *, path: str) -> None:
+    """Raise ``InputError`` at the first null, empty or repeated id, naming its row (1-based).
+
+    >>> check_ids(pa.array(["a", "b", "a"]), path="in.jsonl")
+    Traceback (most recent call last):
+    ...
+    pipelines.errors.InputError: in.jsonl, row 3, column 'id': id 'a' repeats row 1's
+    """
+    import polars as pl
+
+    hint = "ids must be unique; or let aligncraft make content ids: --set source.ids=content"
+    s = pl.Series("id", ids)
+    missing = s.is_null() | (s.str.strip_chars() == "")
+    if missing.any():
+        row = int(missing.arg_true()[0])
+        raise InputError("null or empty id", path=path, row=row + 1, column="id", hint=hint)
+    repeat = ~s.is_first_distinct()
+    if repeat.any():
+        row = int(repeat.arg_true()[0])
+        first = int((s == s[row]).arg_true()[0])
+        raise InputError(f"id {s[row]!r} repeats row {first + 1}'s", path=path, row=row + 1, column="id", hint=hint)
+
+
 def generated_slots(num_rows: int, seed: int, start: int = 0) -> pa.Table:
     """Rows ``start..num_rows-1`` of a generation source: id and a per-row sampling seed."""
     pos = np.arange(start, num_rows, dtype=np.int64)
@@ -96,6 +121,9 @@ class Source:
             self.normalize = spec.pop("normalize", None)
             if self.normalize not in (None, "sft"):
                 raise ConfigError(f"source.normalize must be 'sft' or absent, got {self.normalize!r}")
+            self.ids = spec.pop("ids", "input")
+            if self.ids not in ID_MODES:
+                raise ConfigError(f"source.ids must be 'input' or 'content', got {self.ids!r}", hint="'input' uses the file's id column (checked: no nulls, no repeats), 'content' makes content ids")
         else:
             raise ConfigError(f"unknown source type '{self.type}'", hint="use 'generate' or 'input'")
         spec.pop("path", None)
@@ -114,12 +142,61 @@ class Source:
                     missing = [c for c in self.required if c not in t.column_names]
                     if missing:
                         raise InputError(f"no column for '{missing[0]}' (has: {', '.join(t.column_names)}); accepted: {missing[0]} or {', '.join(SFT_ALIASES.get(missing[0], ()))}", path=str(self.path), column=missing[0], hint=f"map it with --set source.columns.{missing[0]}=<name in file>")
-                if "id" not in t.column_names:
-                    t = t.append_column("id", content_ids(t))
-                elif not pa.types.is_string(t.schema.field("id").type):
-                    t = t.set_column(t.schema.get_field_index("id"), "id", t.column("id").cast(pa.string()))
+                t = self._with_ids(t)
                 self._table = t
         return self._table
+
+    def _with_ids(self, t: pa.Table) -> pa.Table:
+        """The file's ``id`` column, checked, or content ids (``ids: content``, or no ``id`` column).
+
+        Ids are trusted downstream (``duplicate_of:<id>``, Magpie's ``min_similar_uuid != id``),
+        so a null or repeated user id is an input error naming the row; with ``ids: content``
+        the file's value is kept as ``input_id``.
+        """
+        if "id" in t.column_names and self.ids == "input":
+            ids = t.column("id")
+            if not pa.types.is_string(ids.type):
+                ids = ids.cast(pa.string())
+                t = t.set_column(t.schema.get_field_index("id"), "id", ids)
+            check_ids(ids, path=str(self.path))
+            return t
+        if "id" in t.column_names:
+            user = t.column("id")
+            t = t.drop_columns(["id"])
+            t = t.append_column("id", content_ids(t))
+            return t if "input_id" in t.column_names else t.append_column("input_id", user)
+        return t.append_column("id", content_ids(t))
+
+    def file_column(self, col: str) -> str:
+        """The input file's name for pipeline column ``col`` (``source.columns`` maps them)."""
+        return next((src for dst, src in self.columns.items() if dst == col), col) if self.type == "input" else col
+
+    def describe_value(self, col: str) -> str:
+        """", in <file>, row N: <value>" for the first non-null value of ``col``, to point a
+        type error at the data (every value of an Arrow column has the column's type)."""
+        if self.type != "input":
+            return ""
+        arr = self.table().column(col)
+        valid = pc.is_valid(arr)
+        if not pc.any(valid).as_py():
+            return ""
+        row = pc.index(valid, True).as_py()
+        value = repr(arr[row].as_py())
+        value = value if len(value) <= 60 else value[:57] + "..."
+        where = f"column '{self.file_column(col)}'" if self.file_column(col) != col else ""
+        return f" (in {self.path}, row {row + 1}{', ' + where if where else ''}: {value})"
+
+    def check_no_nulls(self, col: str, *, stage: str) -> None:
+        """Raise ``InputError`` naming the first row whose ``col`` is null."""
+        if self.type != "input":
+            return
+        arr = self.table().column(col)
+        if arr.null_count == 0:
+            return
+        row = pc.index(pc.is_null(arr), True).as_py()
+        msg = f"null value where stage '{stage}' needs text ({arr.null_count} null row(s) in all)"
+        hint = f"fill or drop those rows, or put an empty_filter on '{col}' before '{stage}' to reject them with a reason"
+        raise InputError(msg, path=str(self.path), row=row + 1, column=self.file_column(col), hint=hint)
 
     def schema(self) -> pa.Schema:
         return GENERATED_SCHEMA if self.type == "generate" else self.table().schema
@@ -130,7 +207,7 @@ class Source:
             h.update(f"generate:{self.num_rows}:{self.seed}".encode())
         else:
             p = Path(self.path)
-            h.update(json.dumps({"columns": self.columns, "limit": self.limit, "normalize": self.normalize}, sort_keys=True).encode())
+            h.update(json.dumps({"columns": self.columns, "limit": self.limit, "normalize": self.normalize, "ids": self.ids}, sort_keys=True).encode())
             files = sorted(p.rglob("*")) if p.is_dir() else [p]
             for f in files:
                 if f.is_file():

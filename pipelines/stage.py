@@ -51,6 +51,10 @@ class Stage:
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Validate what ``__init__`` cannot check cheaply but must fail before any model
+        loads (a model path, a hub id): called by pipeline validation; raises ``ConfigError``."""
+
     # -- description -------------------------------------------------------------
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         """Schema after this stage: the input plus ``adds`` (replacing same-named columns)."""
@@ -61,6 +65,11 @@ class Stage:
             else:
                 schema = schema.append(pa.field(name, typ))
         return schema
+
+    def engines(self) -> list[tuple[tuple, float]]:
+        """The engines this stage calls, as (key, memory share): the executor keeps the stages of
+        engines that fit together side by side and runs the others one engine at a time."""
+        return []
 
     def models(self) -> dict[str, str]:
         """Models this stage uses (role -> name), for the dataset card."""

@@ -14,6 +14,8 @@ class ExactDedup(Stage):
     """Global stage: reject later copies of the same text with ``duplicate_of:<id>``.
 
     ``normalize`` lower-cases and collapses whitespace first (so "Hi  there" == "hi there").
+    A list or struct column (``messages``) is compared by its JSON text, so two
+    conversations are duplicates when every turn's role and content match.
     """
 
     is_global = True
@@ -31,7 +33,8 @@ class ExactDedup(Stage):
         assert isinstance(df, pl.DataFrame)
         keys = []
         for c in self.columns:
-            e = pl.col(c).cast(pl.Utf8)
+            # a messages list cannot be cast to text: compare its JSON encoding instead
+            e = pl.struct(pl.col(c)).struct.json_encode() if df.schema[c].is_nested() else pl.col(c).cast(pl.Utf8)
             if self.normalize:
                 e = e.str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
             keys.append(e.alias(f"__k{len(keys)}"))

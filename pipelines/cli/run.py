@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 
 import click
 
@@ -33,15 +32,11 @@ def cli(recipe: str, input_path: str | None, overrides: tuple[str, ...], out_dir
       aligncraft run magpie-sft --set llm.model=meta-llama/Llama-3.1-8B-Instruct --out /data/magpie
       aligncraft run curate --input ../shared/data/seeds/alpaca_data_random5000.json
     """
-    from pipelines.run import run_recipe
+    from pipelines.run import reproduce_command, run_recipe
 
     if debug:
         os.environ["ALIGNCRAFT_DEBUG"] = "1"
-    args = ["aligncraft", "run", recipe] + (["--input", input_path] if input_path else [])
-    for o in overrides:
-        args += ["--set", o]
-    args += (["--out", out_dir] if out_dir else []) + (["--limit", str(limit)] if limit else [])
-    command = " ".join(shlex.quote(a) for a in args)
+    command = reproduce_command(recipe, input_path=input_path, overrides=overrides, out_dir=out_dir, limit=limit)
     res = run_recipe(recipe, overrides=overrides, input_path=input_path, out_dir=out_dir, limit=limit, fresh=fresh, debug=debug, workers=workers, progress=not no_progress, push_to_hub=push_to_hub, command=command)
     rejected: dict[str, int] = {}
     for s in res.stages:

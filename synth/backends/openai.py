@@ -23,13 +23,17 @@ log = logging.getLogger(__name__)
 
 
 class OpenAILLM:
-    def __init__(self, model: str | None, *, base_url: str = "http://127.0.0.1:8000/v1", api_key: str | None = None, max_concurrency: int = 32, max_retries: int = 5, timeout: float = 600.0, tokenizer: str | None = None) -> None:
+    def __init__(self, model: str | None, *, base_url: str = "http://127.0.0.1:8000/v1", api_key: str | None = None, api_key_env: str | None = None, max_concurrency: int = 32, max_retries: int = 5, timeout: float = 600.0, tokenizer: str | None = None) -> None:
         try:
             import openai
         except ImportError as exc:
             raise MissingDependencyError("openai", purpose="the openai backend") from exc
         self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY", "EMPTY"), max_retries=max_retries, timeout=timeout)
+        if api_key_env and not os.environ.get(api_key_env):
+            # recipes name the variable (api_key_env), never the key: the key is never written
+            raise BackendError(f"api_key_env names ${api_key_env}, which is not set", hint=f"export {api_key_env}=... before the run")
+        api_key = api_key or (os.environ[api_key_env] if api_key_env else os.environ.get("OPENAI_API_KEY", "EMPTY"))
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
         self.base_url = base_url
         self.max_concurrency = max_concurrency
         self.name = model or self._first_model()

@@ -72,7 +72,8 @@ def test_empty_file_and_missing_file(tmp_path):
 def test_json_type_mismatch_names_row_and_column(tmp_path):
     p = tmp_path / "mixed.json"
     p.write_text(json.dumps([{"prompt": "a", "n": 1}, {"prompt": "b", "n": {"x": 1}}]))
-    with pytest.raises(InputError, match="line 2.*column 'n'"):
+    # a JSON list is one line of text: name the record ("row 2"), not a "line 2" that isn't there
+    with pytest.raises(InputError, match="mixed.json, row 2, column 'n': value is an object where earlier rows have a number"):
         read_input(p)
 
 
@@ -114,3 +115,86 @@ def test_malformed_csv_names_the_line(tmp_path):
     p.write_text("prompt,answer\na,1\nb,2,extra\n")
     with pytest.raises(InputError, match="bad.csv, line 3: malformed CSV: 3 fields where the header has 2"):
         read_input(p)
+
+
+# -- issue 10 --------------------------------------------------------------------------
+def test_jsonl_and_json_keep_keys_the_first_record_lacks(tmp_path):
+    # bug: pa.Table.from_pylist took the columns from the first record, so row 2's `input`
+    # and `id` vanished without a word
+    rows = [{"instruction": "a"}, {"instruction": "b", "input": "ctx", "id": "x"}]
+    for name, text in (("d.jsonl", "\n".join(json.dumps(r) for r in rows)), ("d.json", json.dumps(rows))):
+        p = tmp_path / name
+        p.write_text(text)
+        t = read_input(p)
+        assert t.column_names == ["instruction", "input", "id"], name
+        assert t.to_pylist()[1] == {"instruction": "b", "input": "ctx", "id": "x"}
+        assert t.to_pylist()[0] == {"instruction": "a", "input": None, "id": None}
+
+
+def test_jsonl_strings_that_look_like_dates_stay_strings(tmp_path):
+    # Arrow's JSON reader infers timestamps from ISO-looking strings; JSON has no timestamps
+    p = tmp_path / "d.jsonl"
+    p.write_text(json.dumps({"instruction": "2020-01-01", "m": [{"role": "user", "content": "2021-02-03 10:00:00"}]}) + "\n")
+    t = read_input(p)
+    assert t.to_pylist() == [{"instruction": "2020-01-01", "m": [{"role": "user", "content": "2021-02-03 10:00:00"}]}]
+
+
+def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path):
+    # bug: a truncated .jsonl.gz ended in a gzip.BadGzipFile / EOFError traceback
+    import gzip
+
+    good = gzip.compress(b"".join(json.dumps({"instruction": f"q{i}"}).encode() + b"\n" for i in range(2000)))
+    for name, data in (("cut.jsonl.gz", good[: len(good) // 2]), ("plain.jsonl.gz", b'{"instruction": "x"}\n')):
+        p = tmp_path / name
+        p.write_bytes(data)
+        with pytest.raises(InputError, match=f"{name}: not a readable gzip file") as e:
+            read_input(p)
+        assert "\n" not in e.value.message
+    ok = tmp_path / "ok.jsonl.gz"
+    ok.write_bytes(good)
+    assert read_input(ok).num_rows == 2000
+
+
+@pytest.mark.parametrize("name", ["b.jsonl", "b.jsonl.gz", "b.json", "b.csv"])
+def test_utf8_bom_is_accepted(tmp_path, name):
+    # bug: a JSONL file starting with a UTF-8 BOM (as Windows tools write it) was refused
+    import gzip
+
+    body = {"b.json": b'[{"instruction": "a"}, {"instruction": "b"}]', "b.csv": b"instruction\na\nb\n"}.get(name, b'{"instruction": "a"}\n{"instruction": "b"}\n')
+    data = b"\xef\xbb\xbf" + body
+    p = tmp_path / name
+    p.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    assert read_input(p).to_pylist() == [{"instruction": "a"}, {"instruction": "b"}]
+
+
+def test_jsonl_kind_change_names_the_line_even_when_nested(tmp_path):
+    p = tmp_path / "m.jsonl"
+    lines = [{"messages": [{"role": "user", "content": "hi"}]}] * 3 + [{"messages": [{"role": "user", "content": 7}]}]
+    p.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    with pytest.raises(InputError, match=r"m.jsonl, line 4, column 'messages': value at messages\[\].content is a number where earlier lines have text"):
+        read_input(p)
+    p.write_text('{"instruction": "a", "instruction": "b"}\n')
+    with pytest.raises(InputError, match="line 1: key 'instruction' appears twice"):
+        read_input(p)
+
+
+def test_user_ids_must_be_unique_and_present(tmp_path):
+    # bug: user-supplied ids were trusted, so duplicate_of:<id> and Magpie's
+    # min_similar_uuid != id rule went wrong on repeated or null ids
+    p = tmp_path / "ids.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [{"id": "a", "q": "x"}, {"id": "b", "q": "y"}, {"id": "a", "q": "z"}]) + "\n")
+    with pytest.raises(InputError, match="ids.jsonl, row 3, column 'id': id 'a' repeats row 1's") as e:
+        Source({"type": "input"}, seed=0, input_path=str(p)).table()
+    assert "source.ids=content" in e.value.hint
+    p.write_text("\n".join(json.dumps(r) for r in [{"id": "a", "q": "x"}, {"q": "y"}]) + "\n")
+    with pytest.raises(InputError, match="row 2, column 'id': null or empty id"):
+        Source({"type": "input"}, seed=0, input_path=str(p)).table()
+    # asked for: content ids replace them, the file's value is kept as input_id
+    t = Source({"type": "input", "ids": "content"}, seed=0, input_path=str(p)).table()
+    assert t.column("input_id").to_pylist() == ["a", None]
+    assert len(set(t.column("id").to_pylist())) == 2
+    # integer ids are fine when unique, as strings
+    p.write_text("\n".join(json.dumps({"id": i, "q": "x"}) for i in range(3)) + "\n")
+    assert Source({"type": "input"}, seed=0, input_path=str(p)).table().column("id").to_pylist() == ["0", "1", "2"]
+    with pytest.raises(Exception, match="source.ids must be"):
+        Source({"type": "input", "ids": "hash"}, seed=0, input_path=str(p))

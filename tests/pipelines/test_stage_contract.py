@@ -70,3 +70,16 @@ def test_text_lengths_and_select_columns():
     assert kept.column_names == ["id", "prompt"]
     with pytest.raises(ConfigError):
         SelectColumns(drop=["id"])
+
+
+def test_exact_dedup_on_a_messages_column():
+    # bug: exact_dedup on a `messages` list column crashed (a list cannot be cast to text)
+    from pipelines.chat_format import MESSAGES
+
+    conv = lambda u, a: [{"role": "user", "content": u}, {"role": "assistant", "content": a}]  # noqa: E731
+    t = pa.table({"id": ["a", "b", "c", "d", "e"], "messages": pa.array([conv("Hi  there", "yo"), conv("hi there", "YO"), conv("hi there", "other"), None, None], MESSAGES)})
+    kept, rej = ExactDedup(column="messages").process(t)
+    assert kept.column("id").to_pylist() == ["a", "c", "d"]
+    assert rej.column(REASON).to_pylist() == ["duplicate_of:a", "duplicate_of:d"]
+    kept, rej = ExactDedup(column="messages", normalize=False).process(t)
+    assert kept.column("id").to_pylist() == ["a", "b", "c", "d"]

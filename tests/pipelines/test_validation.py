@@ -93,3 +93,50 @@ def test_every_builtin_recipe_loads_and_builds(tmp_path):
         assert desc, f"recipe {name} has no description"
         for spec in specs_from_recipe(load_recipe(name)):
             spec.build()  # parameters valid, no model loaded
+
+
+# -- issue 10 ---------------------------------------------------------------------------
+@pytest.mark.parametrize("model, message", [
+    ("/no/such/model", "stage 'answer' \\(respond\\): model path /no/such/model does not exist"),
+    ("smollm-typo", "stage 'answer' \\(respond\\): unknown model 'smollm-typo'"),
+    ("nobody/not-cached-model", "stage 'answer' \\(respond\\): model 'nobody/not-cached-model' is not in the local Hugging Face cache"),
+])
+def test_model_is_resolved_at_validation_naming_the_stage(tmp_path, prompts, model, message):
+    # bug: model paths and hub ids were resolved at load(), after earlier stages had run
+    r = write_recipe(tmp_path, [{"name": "clean", "stage": "empty_filter", "column": "instruction"}, {"name": "answer", "stage": "respond", "model": model}])
+    with pytest.raises(ConfigError, match=message):
+        run_recipe(r, input_path=prompts, out_dir=tmp_path / "o", progress=False)
+    assert not (tmp_path / "o").exists()  # failed before the first stage ran
+
+
+def test_openai_backend_checks_its_key_variable_not_the_model(tmp_path, prompts, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    r = write_recipe(tmp_path, [{"name": "answer", "stage": "respond", "backend": "openai", "model": "served-name", "engine": {"api_key_env": "NO_SUCH_KEY_VAR"}}])
+    with pytest.raises(ConfigError, match="stage 'answer'.*NO_SUCH_KEY_VAR, which is not set"):
+        run_recipe(r, input_path=prompts, out_dir=tmp_path / "o", progress=False)
+
+
+def test_mistyped_input_column_names_file_and_row(tmp_path):
+    # bug: a wrongly typed input column was reported by stage and column, not file and row
+    p = tmp_path / "typed.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [{"q": None}, {"q": 5}, {"q": 6}]) + "\n")
+    r = write_recipe(tmp_path, [{"name": "clean", "stage": "empty_filter", "column": "instruction"}], source={"type": "input", "columns": {"instruction": "q"}})
+    with pytest.raises(SchemaError, match=r"stage 'clean': column 'instruction' has type int64, expected string \(in .*typed.jsonl, row 2, column 'q': 5\)"):
+        run_recipe(r, input_path=str(p), out_dir=tmp_path / "o", progress=False)
+
+
+def test_null_instruction_is_an_input_error_naming_the_row(tmp_path):
+    # bug: a null instruction reached the model as the literal prompt "None". A null is a
+    # defect of the input file, not a judgement of a stage: fail before any model loads,
+    # naming the row, unless a filter before the stage (empty_filter) rejects such rows.
+    from pipelines.errors import InputError
+
+    p = tmp_path / "nulls.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [{"instruction": "a"}, {"instruction": None}, {"instruction": "c"}]) + "\n")
+    r = write_recipe(tmp_path, [{"name": "answer", "stage": "respond", "model": "/no/such/model"}])
+    with pytest.raises(InputError, match="nulls.jsonl, row 2, column 'instruction': null value where stage 'answer' needs text") as e:
+        run_recipe(r, input_path=str(p), out_dir=tmp_path / "o", progress=False)
+    assert "empty_filter" in e.value.hint
+    r = write_recipe(tmp_path, [{"name": "clean", "stage": "empty_filter", "column": "instruction"}, {"name": "lengths", "stage": "text_lengths", "columns": ["instruction"]}])
+    res = run_recipe(r, input_path=str(p), out_dir=tmp_path / "o", progress=False, workers=0)
+    assert res.rows == 2 and res.stages[0]["reasons"] == {"empty": 1}
