@@ -34,6 +34,7 @@ STAGES: dict[str, str] = {
     "deita_score": "filters.select.deita_score:DeitaScore",
     "deita_select": "filters.select.deita_select:DeitaSelect",
     "isa_select": "filters.select.isa:IsaSelect",
+    "ches_filter": "filters.select.ches:ChesFilter", "pair_columns": "filters.select.ches_pairs:PairColumns",
     "verify_constraints": "filters.verify.verify_constraints:VerifyConstraints",
     "extract_constraints": "filters.verify.extract:ExtractConstraints",
     "act_pairs": "filters.verify.act_pairs:ActPairs",
