@@ -30,8 +30,11 @@ $(STAMP):
 	$(VENV)/bin/aligncraft models prepare
 	rm -f $(VENV)/.stamp-* && touch $(STAMP)
 
+# The demo is sized to finish in a few minutes on a 2-core CPU; the full run is one --set away:
+# `aligncraft run magpie-sft --set source.num_rows=300` (or any size).
+DEMO_ROWS ?= 96
 demo: setup
-	$(VENV)/bin/aligncraft run magpie-sft --out out/magpie-sft
+	$(VENV)/bin/aligncraft run magpie-sft --out out/magpie-sft --set source.num_rows=$(DEMO_ROWS)
 
 test: setup
 	$(PY) -m pytest -q -x tests

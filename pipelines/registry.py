@@ -24,6 +24,7 @@ STAGES: dict[str, str] = {
     "magpie_tag": "synth.magpie.tags:MagpieTag",
     "reward_score": "synth.judge.reward:RewardScore",
     "best_of_n_pairs": "synth.judge.best_of_n:BestOfNPairs",
+    "uf_prompt": "synth.judge.ultrafeedback.prompts:UFPrompt", "uf_complete": "synth.judge.ultrafeedback.pool:UFComplete", "uf_rate": "synth.judge.ultrafeedback.annotate:UFRate", "uf_critique": "synth.judge.ultrafeedback.critique:UFCritique", "uf_rating_stats": "synth.judge.ultrafeedback.stats:UFRatingStats", "uf_binarize": "synth.judge.ultrafeedback.binarize:UFBinarize",
     # tagging / curation on CPUs
     "language_id": "filters.text.language_id:LanguageId",
     "text_lengths": "filters.text.length:TextLengths",
@@ -31,6 +32,7 @@ STAGES: dict[str, str] = {
     "magpie_filter": "filters.select.magpie_filter:MagpieFilter",
     "minhash_dedup": "filters.dedup.minhash:MinHashDedup",
     "embedding_dedup": "filters.dedup.embedding:EmbeddingDedup",
+    "embed": "filters.embed:Embed",
     "deita_score": "filters.select.deita_score:DeitaScore",
     "deita_select": "filters.select.deita_select:DeitaSelect",
     "isa_select": "filters.select.isa:IsaSelect",

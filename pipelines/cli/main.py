@@ -69,7 +69,10 @@ def cli(verbose: bool) -> None:
 
     A killed run resumes when you run the same command again.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # the terminal shows warnings, progress bars and the summary; the run's log.txt gets INFO
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", handlers=[console])
     for noisy in ("vllm", "httpx", "datasets", "urllib3", "filelock", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
 

@@ -9,7 +9,7 @@ import pytest
 from pipelines.recipe import load_recipe
 
 EXPECTED_REASONS = {"empty", "duplicate_of", "parse_error", "prompt_too_long", "too_similar", "over_budget"}
-STAGES = ("nonempty", "exact", "minhash", "near_dup", "score", "select")
+STAGES = ("nonempty", "exact", "minhash", "embed", "near_dup", "score", "select", "shape")
 
 
 def test_recipe_stage_names_and_overrides():
@@ -38,6 +38,11 @@ def test_curate_alpaca_60_rows(shared_data, tmp_path):
     for s in res.stages:
         assert s["rows_in"] == s["kept"] + s["rejected"], s["name"]
     assert stages["select"]["kept"] == res.rows
+    # embedded once, by the per-shard embed stage; near_dup and select reuse the column
+    # (issue 11: curate embedded the corpus twice, and a resume embedded it again)
+    embedded = pq.read_table(next((tmp_path / "run" / "stages").glob("*-embed-*")) / "kept" / "00000.parquet")
+    assert embedded.schema.field("embedding").type.value_type.bit_width == 32
+    assert "embedding" not in pq.read_table(tmp_path / "data" / "train-00000-of-00001.parquet").column_names
     # every rejected row has a reason of a known kind, and the selection filled its budget
     reasons: set[str] = set()
     for f in (tmp_path / "rejected").glob("*.parquet"):
