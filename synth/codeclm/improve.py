@@ -20,7 +20,7 @@ from synth.codeclm.parse import parse_improved
 from synth.codeclm.prompts import improve_chat
 from synth.codeclm.state import ERROR, ROUND, STATUS, pending_indices, pending_mask, row_seeds, update_pending
 
-IMPROVE_REGEX = r"Improved instruction: [^\n]{10,600}"
+IMPROVE_REGEX = r"Improved instruction: [^\n]{10}[^\n]*"
 
 
 def sample_action(actions: Sequence[str], seed: int) -> str:

@@ -47,8 +47,9 @@ def build_pool(seeds: Sequence[dict[str, Any]], *, size: int = 200, max_skills: 
     ``seeds`` are dicts with ``id``, ``instruction``, ``use_case``, ``skills``. A mixed
     metadata takes the use case of a seed drawn at random (so frequent use cases stay
     frequent, as in the seed distribution) and 1..``max_skills`` skills drawn without
-    replacement from the union of all skills; duplicates of pool entries are redrawn, and
-    when the combinations run out (few seeds) the pool stays smaller than ``size``. With
+    replacement from the union of all skills (case-insensitive); duplicates of pool
+    entries are redrawn, and when the combinations run out (few seeds) the pool stays
+    smaller than ``size``. With
     more distinct seed metadata than ``size``, all of them are kept and nothing is mixed.
 
     >>> seeds = [{"id": "a", "instruction": "x", "use_case": "poetry", "skills": ["rhyme"]},
@@ -66,7 +67,11 @@ def build_pool(seeds: Sequence[dict[str, Any]], *, size: int = 200, max_skills: 
         if mid not in seen:
             seen.add(mid)
             pool.append({"use_case": s["use_case"], "skills": list(s["skills"]), "metadata_id": mid, "metadata_origin": "seed", "seed_id": s["id"], "seed_instruction": s["instruction"]})
-    union = sorted({k for s in seeds for k in s["skills"]}, key=str.lower)
+    spelling: dict[str, str] = {}  # one skill per case-insensitive name, first spelling kept
+    for s in seeds:
+        for k in s["skills"]:
+            spelling.setdefault(k.strip().lower(), k.strip())
+    union = [spelling[k] for k in sorted(spelling)]
     if not seeds or not union:
         return pool
     rng = np.random.default_rng(seed)

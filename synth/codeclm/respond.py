@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from pipelines.stage import check_choice, empty_rejected, set_column
 from synth.backends.llm_stage import LLMStage
-from synth.codeclm.state import ERROR, ROUND_COLUMNS, STATUS, first_error, pending_indices, pending_mask, update_pending
+from synth.codeclm.state import ERROR, ROUND, STATUS, first_error, pending_indices, pending_mask, row_seeds, update_pending
 
 ROLES = ("strong", "target")
 
@@ -24,19 +24,19 @@ class CodecRespond(LLMStage):
 
     Output: ``response_<role>``. Nothing is rejected here (see the module docstring).
     Sampling: greedy, 1024 tokens (the paper gives no response temperature; greedy as the
-    project's other answer stages).
+    project's other answer stages); a sampled answer is seeded per (row, role, round).
     """
 
-    requires = {"instruction": pa.string(), STATUS: pa.string(), ERROR: pa.string()}
+    requires = {"id": pa.string(), "instruction": pa.string(), STATUS: pa.string(), ROUND: pa.int64(), ERROR: pa.string()}
     default_sampling = {"temperature": 0.0, "max_tokens": 1024}
 
-    def __init__(self, *, role: str, system_prompt: str | None = None, **llm: Any) -> None:
+    def __init__(self, *, role: str, system_prompt: str | None = None, seed: int = 0, **llm: Any) -> None:
         super().__init__(**llm)
         check_choice("role", role, ROLES)
-        self.role, self.system_prompt = role, system_prompt
+        self.role, self.system_prompt, self.seed = role, system_prompt, int(seed)
         self.column = f"response_{role}"
         self.adds = {self.column: pa.string()}
-        self.params.update(role=role, system_prompt=system_prompt)
+        self.params.update(role=role, system_prompt=system_prompt, seed=seed)
 
     def models(self) -> dict[str, str]:
         return {self.role: str(self.model)}
@@ -44,10 +44,11 @@ class CodecRespond(LLMStage):
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         mask = pending_mask(table)
         idx = pending_indices(table)
-        instructions = table.column("instruction").to_pylist()
+        ids, instructions, rounds = (table.column(c).to_pylist() for c in ("id", "instruction", ROUND))
+        seeds = [row_seeds([ids[i]], self.seed, f"respond:{self.role}:{rounds[i]}")[0] for i in idx]
         system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         chats = [system + [{"role": "user", "content": instructions[i] or ""}] for i in idx]
-        outs = self.engine_llm.chat(chats, self.sampling) if chats else []
+        outs = self.engine_llm.chat(chats, self.sampling, seeds=seeds) if chats else []
         texts = [o.text.strip() if not o.error else "" for o in outs]
         errors = [o.error.split(":")[0] if o.error else None for o in outs]
         table = update_pending(table, self.column, texts, pa.string(), mask)

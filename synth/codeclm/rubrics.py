@@ -27,7 +27,7 @@ def rubrics_regex(n: int = 4) -> str:
     >>> bool(re.fullmatch(rubrics_regex(1), "Rubrics:\\n1. depth of analysis\\nActions:\\n1. ask for a proof"))
     True
     """
-    items = r"\n".join(rf"{k}\. [^\n]{{5,150}}" for k in range(1, n + 1))
+    items = r"\n".join(rf"{k}\. [^\n]{{5}}[^\n]*" for k in range(1, n + 1))
     return rf"Rubrics:\n{items}\nActions:\n{items}"
 
 

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,7 +56,11 @@ def update_pending(table: pa.Table, name: str, values: Sequence[Any], typ: pa.Da
     old = table.column(name).combine_chunks().cast(typ) if name in table.column_names else pa.nulls(table.num_rows, typ)
     if len(values) == 0:
         return set_column(table, name, old, typ)
-    new = pc.replace_with_mask(old, mask, pa.array(list(values), typ))
+    # concat + take works for nested types too (replace_with_mask has no list/struct kernel)
+    flags = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+    take = np.arange(table.num_rows, dtype=np.int64)
+    take[flags] = table.num_rows + np.arange(int(flags.sum()), dtype=np.int64)
+    new = pa.concat_arrays([old, pa.array(list(values), typ)]).take(pa.array(take))
     return set_column(table, name, new, typ)
 
 
