@@ -202,7 +202,12 @@ class Source:
         return GENERATED_SCHEMA if self.type == "generate" else self.table().schema
 
     def fingerprint(self) -> str:
+        """Hash of the source's options, its data and the code that reads it (this module and
+        the readers it imports): a fixed reader changes every stage's fingerprint."""
+        from pipelines.pipeline import code_hash
+
         h = hashlib.sha256()
+        h.update(code_hash(__name__).encode())
         if self.type == "generate":
             h.update(f"generate:{self.num_rows}:{self.seed}".encode())
         else:

@@ -98,3 +98,15 @@ def test_run_recomputes_an_edited_user_stage_and_what_follows(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, timeout=120, env=env)
     new = sorted(p.name for p in (out / "run" / "stages").iterdir() if p.name not in before)
     assert [n.split("-")[1] for n in new] == ["upper", "lengths"]
+
+
+def test_source_fingerprint_covers_the_reader_code(monkeypatch):
+    # the reader's code decides the table (the union-schema fix added columns to the same
+    # file), so shards made by an older reader must not be reused
+    from pipelines import pipeline
+    from pipelines.source import Source
+
+    src = Source({"type": "generate", "num_rows": 3}, seed=0)
+    before = src.fingerprint()
+    monkeypatch.setattr(pipeline, "code_hash", lambda module, root=None: "edited" if module == "pipelines.source" else "x")
+    assert src.fingerprint() != before

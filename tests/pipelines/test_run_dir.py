@@ -62,9 +62,9 @@ def test_card_reproduce_command_comes_from_the_run_not_argv(recipe_and_data, tmp
 
 
 @pytest.mark.xfail(strict=True, reason="data_cards/*.md (not this task's files) still link https://github.com/aligncraft/aligncraft; the lead applies the template edit")
-def test_card_links_no_invented_repository(recipe_and_data, tmp_path):
+def test_cards_link_no_invented_repository():
     # bug: the card linked a repository URL that does not exist; link nothing instead
-    recipe, data = recipe_and_data
-    out = tmp_path / "out"
-    run_recipe(recipe, input_path=data, out_dir=out, progress=False, workers=0)
-    assert "github.com/aligncraft" not in (out / "README.md").read_text()
+    from pipelines.output import CARDS_DIR
+
+    linked = [p.name for p in sorted(CARDS_DIR.glob("*.md")) if "github.com/aligncraft" in p.read_text()]
+    assert linked == []
