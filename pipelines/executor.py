@@ -115,6 +115,7 @@ class Executor:
         self.shards_in_flight = max(1, shards_in_flight or min(16, max(2, -(-512 // batch_size) + 1)))
         self.log_path = log_path
         self.pool: Any = None
+        self._own_pool = True
         self._loaded: set[int] = set()
         self._load_lock = threading.Lock()
         self._bars: dict[int, Any] = {}
@@ -128,9 +129,12 @@ class Executor:
         i = 0
         if not self.debug and any(s.stage.engines() for s in self.steps):
             from synth.backends import llm as llm_mod
-            from synth.backends.workers import EnginePool
+            from synth.backends.workers import EnginePool, shared_pool
 
-            self.pool = EnginePool(log_path=self.log_path)
+            self.pool = shared_pool()
+            self._own_pool = self.pool is None
+            if self.pool is None:
+                self.pool = EnginePool(log_path=self.log_path)
             llm_mod.use_pool(self.pool)
         try:
             while i < len(self.steps):
@@ -154,7 +158,8 @@ class Executor:
                 from synth.backends import llm as llm_mod
 
                 llm_mod.use_pool(None)
-                self.pool.close()
+                if self._own_pool:
+                    self.pool.close()
                 self.pool = None
             for bar in self._bars.values():
                 bar.close()
@@ -185,8 +190,8 @@ class Executor:
 
     def _release(self, after: int, keep: set[tuple] | None = None) -> None:
         """End the engine workers that no stage from ``after`` on needs (plus ``keep``)."""
-        if self.pool is None:
-            return
+        if self.pool is None or not self._own_pool:
+            return  # a shared pool keeps its engines warm for the next run
         needed = {k for s in self.steps[after:] for k, _ in s.stage.engines()} | (keep or set())
         self.pool.release(needed)
 

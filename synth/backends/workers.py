@@ -322,20 +322,40 @@ def _visible_gpus() -> list[str]:
 
 
 class EnginePool:
-    """The engines of one run, keyed like :func:`synth.backends.llm.get_llm`'s cache."""
+    """The engines of one run, keyed like :func:`synth.backends.llm.get_llm`'s cache.
 
-    def __init__(self, *, log_path: str | None = None) -> None:
+    ``max_engines`` bounds how many workers stay alive: starting one more ends the least
+    recently used idle worker (a shared pool keeps engines warm between runs).
+    """
+
+    def __init__(self, *, log_path: str | None = None, max_engines: int | None = None) -> None:
         self.log_path = log_path
+        self.max_engines = max_engines
         self.clients: dict[tuple, EngineClient] = {}
         self.lock = threading.Lock()
 
     def get(self, key: tuple, backend: str, model: str | None, options: dict[str, Any]) -> EngineClient:
         with self.lock:
-            client = self.clients.get(key)
+            client = self.clients.pop(key, None)
+            if client is not None and any(w.closed for w in client.workers):
+                client.close()
+                client = None
             if client is None:
+                self._make_room()
                 log.info("starting engine worker for %s:%s", backend, model)
-                client = self.clients[key] = EngineClient(backend, model, options, log_path=self.log_path)
+                client = EngineClient(backend, model, options, log_path=self.log_path)
+            self.clients[key] = client  # most recently used last
             return client
+
+    def _make_room(self) -> None:
+        if self.max_engines is None:
+            return
+        for key in list(self.clients):
+            if len(self.clients) < self.max_engines:
+                return
+            if not any(w.inflight for w in self.clients[key].workers):
+                log.info("stopping engine worker for %s:%s (least recently used)", key[0], key[1])
+                self.clients.pop(key).close()
 
     def release(self, keep: set[tuple]) -> None:
         """End the workers no later stage needs (their memory comes back)."""
@@ -346,3 +366,20 @@ class EnginePool:
 
     def close(self) -> None:
         self.release(set())
+
+
+_SHARED: EnginePool | None = None
+
+
+def shared_pool() -> EnginePool | None:
+    """With ``ALIGNCRAFT_KEEP_ENGINES=1`` (notebooks, test sessions), one pool serves every run in
+    this process, so engines stay warm between runs (at most 3 alive); ``None`` otherwise."""
+    global _SHARED
+    if os.environ.get("ALIGNCRAFT_KEEP_ENGINES", "") not in ("1", "true", "yes"):
+        return None
+    if _SHARED is None:
+        import atexit
+
+        _SHARED = EnginePool(max_engines=3)
+        atexit.register(_SHARED.close)
+    return _SHARED

@@ -36,9 +36,10 @@ def worker_events(caplog) -> list[str]:
 
 
 @pytest.mark.parametrize("share,expect", [(0.4, "side_by_side"), (0.9, "one_after_the_other")])
-def test_two_models_in_one_recipe(tmp_path, tiny_model_dir, caplog, share, expect):
+def test_two_models_in_one_recipe(tmp_path, tiny_model_dir, caplog, monkeypatch, share, expect):
     from pipelines.run import run_recipe
 
+    monkeypatch.delenv("ALIGNCRAFT_KEEP_ENGINES", raising=False)  # this run's own pool: its workers start and stop
     caplog.set_level(logging.INFO, logger="synth.backends.workers")
     tiny = str(tiny_model_dir)
     stages = [
@@ -62,9 +63,10 @@ def test_two_models_in_one_recipe(tmp_path, tiny_model_dir, caplog, share, expec
         assert start_tiny < stop_tiny < start_smol  # the tiny model's worker ended before SmolLM2 loaded
 
 
-def test_data_parallel_workers_share_the_calls(tmp_path, tiny_model_dir, caplog):
+def test_data_parallel_workers_share_the_calls(tmp_path, tiny_model_dir, caplog, monkeypatch):
     from pipelines.run import run_recipe
 
+    monkeypatch.delenv("ALIGNCRAFT_KEEP_ENGINES", raising=False)
     caplog.set_level(logging.INFO, logger="synth.backends.workers")
     stages = [{"name": "generate", "stage": "magpie_instructions", "max_tokens": 6}, {"name": "respond", "stage": "respond", "sampling": {"max_tokens": 6}}]
     recipe = write_recipe(tmp_path / "dp.yaml", stages, llm={"backend": "vllm", "model": str(tiny_model_dir), "max_model_len": 256, "data_parallel": 2}, batch_size=8, num_rows=16)
