@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "inspect": ("pipelines.cli.inspect", "Summarize a dataset: rows, columns, distributions."),
     "models": ("pipelines.cli.models", "Prepare and show the embedded default models."),
     "verify": ("pipelines.cli.verify", "Check responses against IFEval-style constraints."),
+    "judge-eval": ("pipelines.cli.judge_eval", "A judge's agreement with human preference labels and its position consistency (LLMBar, MT-Bench, PandaLM)."),
     "crr": ("pipelines.cli.crr", "Capacity Recovery Ratio of two answer files (CodecLM, both-order judging)."),
 }
 

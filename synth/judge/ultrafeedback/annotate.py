@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from pipelines.chat_format import prompt_messages
 from pipelines.errors import ConfigError, ParseError
-from pipelines.stage import check_choice, set_column, split_by_reason
+from pipelines.stage import check_choice, check_flag, set_column, split_by_reason
 from synth.backends.llm import Output
 from synth.backends.llm_stage import LLMStage
 from synth.judge.ultrafeedback.parse import Annotation, parse_aspect, parse_aspect_json
@@ -122,7 +122,7 @@ class UFRate(LLMStage):
     ``rationale_<aspect>``, ``types_<aspect>`` (truthfulness, helpfulness),
     ``fine-grained_score``; per row ``judge_replies``, ``judge_parse_failures`` and, with
     ``orders > 1``, ``position_consistency`` (share of (aspect, completion) ratings equal
-    across orders). Rejected: ``parse_error:<aspect>`` after ``max_retries`` re-asks (the
+    across orders); ``shuffle: false`` shows them in list order instead. Rejected: ``parse_error:<aspect>`` after ``max_retries`` re-asks (the
     last reply in ``reject_raw``), ``prompt_too_long``.
 
     Defaults are the reference annotator's (GPT-4, temperature 0, top_p 0.6, 500 tokens).
@@ -137,7 +137,7 @@ class UFRate(LLMStage):
     version = "1"
 
     def __init__(self, *, column: str = "instruction", aspects: Sequence[str] = ASPECTS, mode: str = "joint", orders: int = 1, max_retries: int = 3, retry_temperature: float = 0.7,
-                 structured: bool | str = False, rationale_chars: int = 400, world_knowledge_column: str = "world_knowledge", seed: int = 0, **llm: Any) -> None:
+                 structured: bool | str = False, rationale_chars: int = 400, world_knowledge_column: str = "world_knowledge", shuffle: bool = True, seed: int = 0, **llm: Any) -> None:
         super().__init__(**llm)
         aspects = list(aspects)
         for a in aspects:
@@ -152,11 +152,14 @@ class UFRate(LLMStage):
             raise ConfigError("mode 'single' shows one completion per call, so orders must be 1", hint="use mode: joint with orders: k to average k shuffled orders")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        check_flag("shuffle", shuffle)
+        if not shuffle and orders != 1:
+            raise ConfigError("shuffle: false shows the completions in list order, so orders must be 1")
         if structured and self.backend == "transformers":
             raise ConfigError("structured: true needs a backend with structured output", hint="use backend: vllm or openai, or structured: false")
         self.column, self.aspects, self.mode, self.orders = column, aspects, mode, orders
         self.max_retries, self.retry_temperature, self.structured = max_retries, float(retry_temperature), structured
-        self.rationale_chars, self.wk_column, self.seed = int(rationale_chars), world_knowledge_column, int(seed)
+        self.rationale_chars, self.wk_column, self.shuffle, self.seed = int(rationale_chars), world_knowledge_column, shuffle, int(seed)
         self.requires = {column: None, "completions": COMPLETIONS, "id": pa.string()}
         adds: dict[str, pa.DataType] = {}
         for a in aspects:
@@ -170,7 +173,7 @@ class UFRate(LLMStage):
         if orders > 1:
             adds["position_consistency"] = pa.float64()
         self.adds = adds
-        self.params.update(column=column, aspects=aspects, mode=mode, orders=orders, max_retries=max_retries, retry_temperature=retry_temperature, structured=structured, rationale_chars=rationale_chars, world_knowledge_column=world_knowledge_column, seed=seed)
+        self.params.update(column=column, aspects=aspects, mode=mode, orders=orders, max_retries=max_retries, retry_temperature=retry_temperature, structured=structured, rationale_chars=rationale_chars, world_knowledge_column=world_knowledge_column, shuffle=shuffle, seed=seed)
 
     def models(self) -> dict[str, str]:
         return {"judge": str(self.model)}
@@ -183,6 +186,8 @@ class UFRate(LLMStage):
             for a in self.aspects:
                 if self.mode == "single":
                     out += [(r, a, 0, (j,)) for j in range(n)]
+                elif not self.shuffle:  # list order (judge-eval shows both orders itself)
+                    out.append((r, a, 0, tuple(range(n))))
                 else:
                     out += [(r, a, o, order) for o, order in enumerate(shuffled_orders(key, n, self.orders, self.seed, a))]
         return out
