@@ -16,7 +16,7 @@ from pipelines.stage import check_flag, empty_rejected
 from synth.backends.llm_stage import LLMStage
 from synth.codeclm.parse import parse_score_pair
 from synth.codeclm.prompts import judge_chat
-from synth.codeclm.state import ERROR, STATUS, first_error, pending_indices, pending_mask, update_pending
+from synth.codeclm.state import ERROR, ROUND, STATUS, first_error, pending_indices, pending_mask, row_seeds, update_pending
 
 SCORE_REGEX = r"(10|[1-9]) (10|[1-9])"
 RAW_SEP = "\n-----\n"
@@ -49,18 +49,19 @@ class CodecJudge(LLMStage):
     Output: ``score_strong``, ``score_target`` (each averaged over both orders), ``gap``
     (strong minus target) and ``judge_raw`` (both replies). An unreadable reply sets
     ``codeclm_error`` to ``parse_error:judge`` (rejected by ``codeclm_decide``, raw kept).
-    Sampling: greedy, 16 tokens (one line of two numbers).
+    Sampling: greedy, 16 tokens (one line of two numbers); a sampling judge is seeded per
+    (row, round, order).
     """
 
-    requires = {"instruction": pa.string(), "response_strong": pa.string(), "response_target": pa.string(), STATUS: pa.string(), ERROR: pa.string()}
+    requires = {"id": pa.string(), "instruction": pa.string(), "response_strong": pa.string(), "response_target": pa.string(), STATUS: pa.string(), ROUND: pa.int64(), ERROR: pa.string()}
     adds = {"score_strong": pa.float64(), "score_target": pa.float64(), "gap": pa.float64(), "judge_raw": pa.string()}
     default_sampling = {"temperature": 0.0, "max_tokens": 16}
 
-    def __init__(self, *, structured: bool = False, **llm: Any) -> None:
+    def __init__(self, *, structured: bool = False, seed: int = 0, **llm: Any) -> None:
         super().__init__(**llm)
         check_flag("structured", structured)
-        self.structured = structured
-        self.params.update(structured=structured)
+        self.structured, self.seed = structured, int(seed)
+        self.params.update(structured=structured, seed=seed)
 
     def models(self) -> dict[str, str]:
         return {"judge": str(self.model)}
@@ -68,10 +69,11 @@ class CodecJudge(LLMStage):
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         mask = pending_mask(table)
         idx = pending_indices(table)
-        q, s, t = (table.column(c).to_pylist() for c in ("instruction", "response_strong", "response_target"))
+        ids, rounds, q, s, t = (table.column(c).to_pylist() for c in ("id", ROUND, "instruction", "response_strong", "response_target"))
+        seeds = [row_seeds([ids[i]], self.seed, f"judge:{rounds[i]}:{order}")[0] for order in ("strong_first", "target_first") for i in idx]
         chats = [judge_chat(q[i] or "", s[i] or "", t[i] or "") for i in idx] + [judge_chat(q[i] or "", t[i] or "", s[i] or "") for i in idx]
         sampling = {**self.sampling, **({"structured_outputs": {"regex": SCORE_REGEX}} if self.structured else {})}
-        outs = self.engine_llm.chat(chats, sampling) if chats else []
+        outs = self.engine_llm.chat(chats, sampling, seeds=seeds) if chats else []
         n = len(idx)
         ss: list[float | None] = []
         st: list[float | None] = []

@@ -49,8 +49,8 @@ def build_pool(seeds: Sequence[dict[str, Any]], *, size: int = 200, max_skills: 
     frequent, as in the seed distribution) and 1..``max_skills`` skills drawn without
     replacement from the union of all skills (case-insensitive); duplicates of pool
     entries are redrawn, and when the combinations run out (few seeds) the pool stays
-    smaller than ``size``. With
-    more distinct seed metadata than ``size``, all of them are kept and nothing is mixed.
+    smaller than ``size``. With more distinct seed metadata than ``size``, all of them
+    are kept and nothing is mixed.
 
     >>> seeds = [{"id": "a", "instruction": "x", "use_case": "poetry", "skills": ["rhyme"]},
     ...          {"id": "b", "instruction": "y", "use_case": "coding", "skills": ["python", "sql"]}]
