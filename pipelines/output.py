@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.card_figures import decorate_card
 from pipelines.errors import AligncraftError, MissingDependencyError
 from pipelines.run_store import StageDir, atomic_write_bytes, atomic_write_table
 
@@ -120,7 +121,8 @@ def write_output(out: Path, *, recipe: dict[str, Any], final: StageDir | None, s
         "seconds": round(seconds, 1),
     }
     card = out / "README.md"
-    atomic_write_bytes(card, render_card(recipe, context).encode())
+    # every card, whatever its template: plots beside README.md, a sample, models, citations, YAML metadata
+    atomic_write_bytes(card, decorate_card(render_card(recipe, context), out=out, table=table, context=context).encode())
     atomic_write_bytes(out / "stats.json", json.dumps({k: v for k, v in context.items() if k not in ("recipe",)}, indent=1, default=str).encode())
     return {"dataset_dir": ds_dir, "rows": table.num_rows, "card": card}
 
@@ -134,7 +136,7 @@ def push_to_hub(out: Path, repo_id: str, *, private: bool = True, token: str | N
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=str(out), repo_id=repo_id, repo_type="dataset", allow_patterns=["README.md", "data/*", "rejected/*", "stats.json"])
+        info = api.upload_folder(folder_path=str(out), repo_id=repo_id, repo_type="dataset", allow_patterns=["README.md", "plot-*.png", "data/*", "rejected/*", "stats.json"])
     except Exception as exc:  # noqa: BLE001 - network/auth problems become one clear line
         raise AligncraftError(f"push to the Hub failed for '{repo_id}': {type(exc).__name__}: {exc}", hint="check your network and `huggingface-cli login`; the local dataset is complete") from exc
     return str(getattr(info, "commit_url", info))
