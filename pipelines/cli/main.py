@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "verify": ("pipelines.cli.verify", "Check responses against IFEval-style constraints."),
     "judge-eval": ("pipelines.cli.judge_eval", "A judge's agreement with human preference labels and its position consistency (LLMBar, MT-Bench, PandaLM)."),
     "crr": ("pipelines.cli.crr", "Capacity Recovery Ratio of two answer files (CodecLM, both-order judging)."),
+    "refresh": ("pipelines.cli.refresh", "Add a dated version of a recipe's output made from new inputs only (cron)."),
 }
 
 
