@@ -13,7 +13,8 @@ other modes. Maths: :mod:`filters.select.ches_math`; model code:
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -73,7 +74,7 @@ class ChesFilter(LLMStage):
     max_length
         Tokens of prompt + response scored (the reference's 512); longer responses are cut.
     batch_tokens
-        Padded tokens per forward pass; raise it on a GPU.
+        Padded tokens per forward pass; default 2048 on CPU, 32768 on a GPU.
     model, engine
         The policy (the model DPO will train) and ``TransformersLLM`` options
         (``dtype: bfloat16``, ``device``). The backend is always ``transformers``:
@@ -85,7 +86,7 @@ class ChesFilter(LLMStage):
     is_global: ClassVar[bool] = True
     version: ClassVar[str] = "1"
 
-    def __init__(self, *, score: str = "ln_ches", mode: str = "keep_lowest", fraction: float | None = None, num_samples: int | None = None, quantile: float = 0.0, max_length: int = 512, batch_tokens: int = 8192, model: str = "default", backend: str | None = None, engine: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, score: str = "ln_ches", mode: str = "keep_lowest", fraction: float | None = None, num_samples: int | None = None, quantile: float = 0.0, max_length: int = 512, batch_tokens: int | None = None, model: str = "default", backend: str | None = None, engine: dict[str, Any] | None = None) -> None:
         if backend not in (None, "transformers"):
             msg = f"ches_filter needs hidden states, which only the transformers backend gives; got backend {backend!r}"
             raise ConfigError(msg, hint="set backend: transformers on this stage (a recipe's llm.backend applies only where a stage names none)")
@@ -107,7 +108,7 @@ class ChesFilter(LLMStage):
         if quantile and mode != "quantile_window":
             raise ConfigError(f"quantile applies to mode quantile_window, not {mode!r}")
         for name, value in (("max_length", max_length), ("batch_tokens", batch_tokens)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
                 raise ConfigError(f"{name} must be an integer >= 2, got {value!r}")
         self.score, self.mode, self.fraction, self.num_samples, self.quantile = score, mode, fraction, num_samples, float(quantile)
         self.max_length, self.batch_tokens = max_length, batch_tokens

@@ -177,7 +177,7 @@ def selection_count(n: int, *, fraction: float | None = None, num_samples: int |
     if num_samples is not None:
         return min(int(num_samples), n)
     assert fraction is not None
-    return min(n, int(math.ceil(round(fraction * n, 9))))
+    return min(n, math.ceil(round(fraction * n, 9)))
 
 
 def select_by_score(scores: np.ndarray, *, mode: str, fraction: float | None = None, num_samples: int | None = None, quantile: float = 0.0) -> np.ndarray:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pyarrow as pa
 

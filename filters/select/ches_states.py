@@ -22,9 +22,11 @@ response is cut; a prompt of ``max_length`` tokens or more leaves no response
 (``prompt_too_long``). No end-of-turn/EOS token is appended: the summed positions end at
 the last response token, whose state predicts EOS (see :mod:`filters.select.ches_math`).
 
-Batches. Pairs are sorted by length and packed up to ``batch_tokens`` padded tokens per
-forward pass, both responses of a pair in the same pass (so only scores leave the device,
-never ``pairs x hidden`` sums); sequences are right-padded with an attention mask, which
+Batches. The sequences of up to ``chunk_pairs`` pairs are sorted by length and packed up to
+``batch_tokens`` padded tokens per forward pass (on CPU, where a big batch buys nothing,
+padding is the cost to avoid: one padded batch of pairs ran 0.73x the unpadded per-example
+loop); only the per-sequence sums are kept, ``2 x chunk_pairs x hidden`` floats at most.
+Sequences are right-padded with an attention mask, which
 leaves every real position's state as it is unpadded (causal attention: a real token
 never sees the padding after it). The model's backbone is called directly
 (``last_hidden_state`` is ``hidden_states[-1]``, the unembedding's input) so neither the
@@ -134,23 +136,52 @@ def _last_hidden(model: Any, input_ids: Any, attention_mask: Any) -> Any:
     return model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states[-1]
 
 
-def _batches(widths: list[int], rows: list[int], batch_tokens: int) -> list[list[int]]:
-    """Consecutive groups of pairs (already sorted by width) with rows x width <= budget."""
+def _batches(widths: list[int], batch_tokens: int) -> list[list[int]]:
+    """Consecutive groups of sequences (sorted by width) with rows x width <= budget.
+
+    >>> _batches([2, 3, 3, 5, 9], 10)
+    [[0, 1, 2], [3], [4]]
+    """
     out: list[list[int]] = []
     cur: list[int] = []
-    cur_rows = 0
-    for k, (w, r) in enumerate(zip(widths, rows)):
-        if cur and (cur_rows + r) * w > batch_tokens:
+    for k, w in enumerate(widths):
+        if cur and (len(cur) + 1) * w > batch_tokens:
             out.append(cur)
-            cur, cur_rows = [], 0
+            cur = []
         cur.append(k)
-        cur_rows += r
     if cur:
         out.append(cur)
     return out
 
 
-def pair_scores(llm: TransformersLLM, prompts: list[Any], chosen: list[Any], rejected: list[Any], *, max_length: int = 512, batch_tokens: int = 8192) -> dict[str, Any]:
+def _sequence_sums(model: Any, device: Any, seqs: list[list[int]], plens: list[int], pad: int, batch_tokens: int) -> np.ndarray:
+    """S for every sequence, float64 ``(len(seqs), hidden)``: length-sorted, right-padded
+    batches through the backbone, the masked sum taken on the device in float32."""
+    import torch
+
+    lens = np.array([len(s) for s in seqs])
+    order = np.argsort(lens, kind="stable")
+    sums: np.ndarray | None = None
+    for group in _batches(lens[order].tolist(), batch_tokens):
+        rows = order[group]
+        w = int(lens[rows].max())
+        ids = torch.full((len(rows), w), pad, dtype=torch.long)
+        attn = torch.zeros((len(rows), w), dtype=torch.long)
+        for j, r in enumerate(rows.tolist()):
+            ids[j, : lens[r]] = torch.tensor(seqs[r], dtype=torch.long)
+            attn[j, : lens[r]] = 1
+        mask = torch.from_numpy(position_mask(np.array(plens)[rows], lens[rows], w).astype(np.float32)).to(device)
+        with torch.inference_mode():
+            h = _last_hidden(model, ids.to(device), attn.to(device))
+            part = torch.einsum("bt,bth->bh", mask, h.float()).double().cpu().numpy()
+        if sums is None:
+            sums = np.empty((len(seqs), part.shape[1]))
+        sums[rows] = part
+    assert sums is not None
+    return sums
+
+
+def pair_scores(llm: TransformersLLM, prompts: list[Any], chosen: list[Any], rejected: list[Any], *, max_length: int = 512, batch_tokens: int | None = None, chunk_pairs: int = 1024) -> dict[str, Any]:
     """CHES and LN-CHES of every pair, batched.
 
     Parameters
@@ -163,7 +194,11 @@ def pair_scores(llm: TransformersLLM, prompts: list[Any], chosen: list[Any], rej
     max_length
         Tokens of prompt + response kept (the reference's 512).
     batch_tokens
-        Padded tokens per forward pass (rows x width).
+        Padded tokens per forward pass (rows x width); default 2048 on CPU (big batches
+        buy nothing there, padding costs) and 32768 on a GPU.
+    chunk_pairs
+        Pairs whose sequences are length-sorted together; bounds the memory held for
+        their sums (``2 x chunk_pairs x hidden`` floats).
 
     Returns
     -------
@@ -172,9 +207,9 @@ def pair_scores(llm: TransformersLLM, prompts: list[Any], chosen: list[Any], rej
         ``n_rejected`` (positions summed), ``error`` (list of ``None`` or a reason) and
         ``tokens`` (real tokens run through the model).
     """
-    import torch
-
     tok, model, device = llm.tokenizer, llm.model, llm.device
+    if batch_tokens is None:
+        batch_tokens = 2048 if str(device) == "cpu" else 32768
     enc = encode_pairs(tok, prompts, chosen, rejected, max_length=max_length)
     n = len(prompts)
     ches = np.full(n, np.nan)
@@ -182,48 +217,31 @@ def pair_scores(llm: TransformersLLM, prompts: list[Any], chosen: list[Any], rej
     n_c = np.zeros(n, dtype=np.int64)
     n_r = np.zeros(n, dtype=np.int64)
     valid = [i for i in range(n) if enc["error"][i] is None]
-    plen = {i: len(enc["prompt"][i]) for i in valid}
-    same = {i: enc["chosen"][i] == enc["rejected"][i] for i in valid}
-    width = {i: plen[i] + max(len(enc["chosen"][i]), len(enc["rejected"][i])) for i in valid}
-    valid.sort(key=lambda i: width[i])
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     tokens = 0
-    groups = _batches([width[i] for i in valid], [1 if same[i] else 2 for i in valid], batch_tokens)
-    log.info("CHES: %d pairs (%d unscorable) in %d batches of <= %d tokens", len(valid), n - len(valid), len(groups), batch_tokens)
-    for g in groups:
-        idx = [valid[k] for k in g]
+    log.info("CHES: %d pairs (%d unscorable), batches of <= %d tokens", len(valid), n - len(valid), batch_tokens)
+    for start in range(0, len(valid), chunk_pairs):
+        idx = valid[start : start + chunk_pairs]
         seqs: list[list[int]] = []
         plens: list[int] = []
-        rows: list[tuple[int, int]] = []
+        ci: list[int] = []
+        ri: list[int] = []
         for i in idx:
             p = enc["prompt"][i]
-            c_row = len(seqs)
+            ci.append(len(seqs))
             seqs.append(p + enc["chosen"][i])
             plens.append(len(p))
-            if same[i]:
-                rows.append((c_row, c_row))
+            if enc["chosen"][i] == enc["rejected"][i]:
+                ri.append(ci[-1])  # identical responses: one pass, and CHES exactly 0
             else:
+                ri.append(len(seqs))
                 seqs.append(p + enc["rejected"][i])
                 plens.append(len(p))
-                rows.append((c_row, c_row + 1))
-        lens = np.array([len(s) for s in seqs])
-        w = int(lens.max())
-        ids = torch.full((len(seqs), w), pad, dtype=torch.long)
-        attn = torch.zeros((len(seqs), w), dtype=torch.long)
-        for j, s in enumerate(seqs):
-            ids[j, : len(s)] = torch.tensor(s, dtype=torch.long)
-            attn[j, : len(s)] = 1
-        mask = torch.from_numpy(position_mask(np.array(plens), lens, w).astype(np.float32))
-        with torch.inference_mode():
-            h = _last_hidden(model, ids.to(device), attn.to(device))
-            sums = torch.einsum("bt,bth->bh", mask.to(device), h.float()).double().cpu().numpy()
-        counts = lens - np.array(plens) + 1
-        ci = [a for a, _ in rows]
-        ri = [b for _, b in rows]
-        c_batch, ln_batch = ches_from_sums(sums[ci], sums[ri], counts[ci], counts[ri])
-        ches[idx], ln_ches[idx] = c_batch, ln_batch
+        sums = _sequence_sums(model, device, seqs, plens, pad, batch_tokens)
+        counts = np.array([len(s) for s in seqs]) - np.array(plens) + 1
+        ches[idx], ln_ches[idx] = ches_from_sums(sums[ci], sums[ri], counts[ci], counts[ri])
         n_c[idx], n_r[idx] = counts[ci], counts[ri]
-        tokens += int(lens.sum())
+        tokens += sum(len(s) for s in seqs)
     return {"ches": ches, "ln_ches": ln_ches, "n_chosen": n_c, "n_rejected": n_r, "error": enc["error"], "tokens": tokens}
 
 

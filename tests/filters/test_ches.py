@@ -6,13 +6,21 @@ ones rank high, and `aligncraft run ches` end to end."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.select.ches_math import ches_from_sums, ches_reference, position_mask, quantile_slice, select_by_score, selection_count
+from filters.select.ches_math import (
+    ches_from_sums,
+    ches_reference,
+    position_mask,
+    quantile_slice,
+    select_by_score,
+    selection_count,
+)
 from filters.select.ches_pairs import PairColumns, split_hh_pair, trl_pair
 from pipelines.chat_format import MESSAGES
 from pipelines.errors import ConfigError, ParseError
@@ -155,7 +163,7 @@ def test_hh_transcripts_split_into_trl_pairs(shared_data):
         # turns alternate, except in 6 of 2354 transcripts where a "Human:" sits inside an
         # assistant turn without its "\n\n" (HH-RLHF's own text, kept as written)
         roles = [m["role"] for m in prompt]
-        odd += any(a == b for a, b in zip(roles, roles[1:]))
+        odd += any(a == b for a, b in itertools.pairwise(roles))
         # the transcript is the prompt turns then the response, nothing lost or added
         text = "".join(f"\n\n{'Human' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in prompt)
         assert r["chosen"] in (f"{text}\n\nAssistant: {chosen[0]['content']}", f"{text}\n\nAssistant:{chosen[0]['content']}")
@@ -368,3 +376,24 @@ def test_ches_recipe_end_to_end_on_hh_rlhf(shared_data, runner, tmp_path):
     assert max(ds["ln_ches"]) <= min(top)  # the lowest LN-CHES were kept
     card = (out / "README.md").read_text()
     assert "### ln_ches" in card and "### ches" in card and "ches_top_fraction" in card and "keep_lowest" in card
+
+
+@pytest.mark.parametrize(("recipe", "input_file"), [("magpie-prefs", None), ("act-prefs", "ifeval/input_data.jsonl"), ("ultrafeedback-prefs", "seeds/mt_bench_question.jsonl")])
+def test_ches_stage_fits_every_preference_recipe(shared_data, recipe, input_file):
+    """The line a user adds to a preference recipe (the recipes run vLLM, so the stage names
+    its backend): it validates after the pair stage, with no model loaded."""
+    from pipelines.pipeline import specs_from_recipe, validate
+    from pipelines.recipe import list_recipes, load_recipe, validate_recipe
+    from pipelines.source import Source
+
+    if recipe not in list_recipes():
+        pytest.skip(f"no {recipe} recipe in this checkout")
+    r = load_recipe(recipe)
+    r["stages"].append({"name": "ches", "stage": "ches_filter", "backend": "transformers", "mode": "drop_top", "fraction": 0.1})
+    r = validate_recipe(r)
+    source = Source(r["source"], seed=0, input_path=str(shared_data / input_file) if input_file else None, limit=4)
+    built = [(spec, spec.build()) for spec in specs_from_recipe(r)]
+    final = validate(built, source.table().schema)[-1]
+    assert {"ches", "ln_ches", "prompt", "chosen", "rejected"} <= set(final.names)
+    ches = built[-1][1]
+    assert ches.backend == "transformers" and ches.model == r["llm"].get("model", "default")
