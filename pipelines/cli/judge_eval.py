@@ -63,7 +63,12 @@ def cli(judge: str, backend: str | None, base_url: str | None, sets: list[str], 
       aligncraft judge-eval --judge meta-llama/Llama-3.1-8B-Instruct --sets llmbar_natural,mt_bench
     """
     from synth.backends.llm import default_backend
-    from synth.judge.agreement import default_data_dir, evaluate, format_table, reference_figures
+    from synth.judge.agreement import (
+        default_data_dir,
+        evaluate,
+        format_table,
+        reference_figures,
+    )
     from synth.judge.ultrafeedback.annotate import UFRate
 
     root = data_dir or default_data_dir()

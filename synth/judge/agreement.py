@@ -137,7 +137,7 @@ def agreement_metrics(labels: Sequence[int], original: Sequence[int | None], swa
     b = np.array([-1 if d is None else d for d in swapped])
     ok_a, ok_b = a == y, b == y
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "acc_original": float(ok_a.mean()) if len(y) else float("nan"),
         "acc_swapped": float(ok_b.mean()) if len(y) else float("nan"),
         "correct_average": float((ok_a.mean() + ok_b.mean()) / 2) if len(y) else float("nan"),

@@ -13,8 +13,20 @@ import pytest
 
 from pipelines.errors import ConfigError, ParseError, SchemaError
 from synth.judge.ultrafeedback import templates as T
-from synth.judge.ultrafeedback.parse import Annotation, parse_aspect, parse_aspect_json, parse_critique, parse_critique_json, parse_score
-from synth.judge.ultrafeedback.pool import COMPLETIONS, assign_slots, principle_mix, sample_principle
+from synth.judge.ultrafeedback.parse import (
+    Annotation,
+    parse_aspect,
+    parse_aspect_json,
+    parse_critique,
+    parse_critique_json,
+    parse_score,
+)
+from synth.judge.ultrafeedback.pool import (
+    COMPLETIONS,
+    assign_slots,
+    principle_mix,
+    sample_principle,
+)
 
 MODULES = ["templates", "parse", "seeding", "pool", "annotate", "critique", "binarize", "prompts", "stats"]
 
@@ -222,7 +234,11 @@ def test_pool_config_errors():
 
 # -- judge maths and config -------------------------------------------------------------------
 def test_orders_and_consistency():
-    from synth.judge.ultrafeedback.annotate import combine_orders, map_back, shuffled_orders
+    from synth.judge.ultrafeedback.annotate import (
+        combine_orders,
+        map_back,
+        shuffled_orders,
+    )
 
     orders = shuffled_orders("row", 4, 24, 0)
     assert len(set(orders)) == 24  # every permutation, no repeats

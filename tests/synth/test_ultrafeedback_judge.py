@@ -10,7 +10,7 @@ import pytest
 
 from synth.judge.ultrafeedback.pool import COMPLETIONS
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 ENGINE = {"max_model_len": 4096}  # the key judge-eval's default uses too: one engine per process
 
@@ -39,7 +39,7 @@ def two_orders(rated_input):
 
 
 def test_two_orders_average_and_record_consistency(rated_input, two_orders):
-    st, kept, rejected = two_orders
+    _, kept, rejected = two_orders
     assert kept.num_rows + rejected.num_rows == rated_input.num_rows
     assert kept.num_rows >= 1, rejected.column("reject_raw").to_pylist()
     for row in kept.to_pylist():

@@ -23,7 +23,15 @@ from synth.backends.llm_stage import LLMStage
 from synth.judge.ultrafeedback.parse import Annotation, parse_aspect, parse_aspect_json
 from synth.judge.ultrafeedback.pool import COMPLETIONS
 from synth.judge.ultrafeedback.seeding import row_rng, row_seed
-from synth.judge.ultrafeedback.templates import ASPECTS, TYPED_ASPECTS, aspect_regex, aspect_schema, check_structured, render_aspect, system_prompt
+from synth.judge.ultrafeedback.templates import (
+    ASPECTS,
+    TYPED_ASPECTS,
+    aspect_regex,
+    aspect_schema,
+    check_structured,
+    render_aspect,
+    system_prompt,
+)
 
 FINE_GRAINED = "fine-grained_score"
 GREEDY = 1e-5

@@ -16,10 +16,20 @@ from pipelines.errors import ConfigError, ParseError
 from pipelines.stage import check_flag, set_column, split_by_reason
 from synth.backends.llm_stage import LLMStage
 from synth.judge.ultrafeedback.annotate import FINE_GRAINED, GREEDY
-from synth.judge.ultrafeedback.parse import parse_critique, parse_critique_json, parse_score
+from synth.judge.ultrafeedback.parse import (
+    parse_critique,
+    parse_critique_json,
+    parse_score,
+)
 from synth.judge.ultrafeedback.pool import COMPLETIONS
 from synth.judge.ultrafeedback.seeding import row_seed
-from synth.judge.ultrafeedback.templates import CRITIQUE_SYSTEM, check_structured, critique_regex, critique_schema, render_critique
+from synth.judge.ultrafeedback.templates import (
+    CRITIQUE_SYSTEM,
+    check_structured,
+    critique_regex,
+    critique_schema,
+    render_critique,
+)
 
 KEEP, FLIP, RESCORE = "kept", "flipped", "rescored"
 

@@ -21,7 +21,11 @@ from pipelines.errors import ConfigError
 from pipelines.stage import check_flag, set_column, split_by_reason
 from synth.backends.llm_stage import LLMStage
 from synth.judge.ultrafeedback.seeding import row_rng, row_seed
-from synth.judge.ultrafeedback.templates import HONESTY_TO_CALIBRATION, SOURCE_PRINCIPLES, load_principle_prompts
+from synth.judge.ultrafeedback.templates import (
+    HONESTY_TO_CALIBRATION,
+    SOURCE_PRINCIPLES,
+    load_principle_prompts,
+)
 
 COMPLETION = pa.struct([("model", pa.string()), ("principle", pa.string()), ("system_prompt", pa.string()), ("text", pa.string())])
 COMPLETIONS = pa.list_(COMPLETION)
@@ -153,10 +157,9 @@ class UFComplete(LLMStage):
         raw: list[str | None] = [None] * table.num_rows
         for r, (principle, sp), out in zip(owner, meta, outs):
             text = out.text.split(STOP)[0].strip()
-            if out.error or not text:
-                if reasons[r] is None:
-                    reasons[r] = out.error.split(":")[0] if out.error else "empty_completion"
-                    raw[r] = out.error or out.text
+            if (out.error or not text) and reasons[r] is None:
+                reasons[r] = out.error.split(":")[0] if out.error else "empty_completion"
+                raw[r] = out.error or out.text
             new[r].append({"model": self.label, "principle": principle, "system_prompt": sp, "text": text})
         if "completions" in table.column_names:
             old = table.column("completions").to_pylist()
