@@ -75,8 +75,8 @@ def check_sampling(sampling: dict[str, Any], where: str = "sampling") -> dict[st
         # vLLM refuses this deep in the engine; every backend refuses it here, by name
         raise ConfigError(f"{where}: n={n} with temperature={temperature} would give {n} identical greedy completions", hint="set temperature > 0 to sample n different completions, or n: 1")
     so = sampling.get("structured_outputs")
-    if so is not None and (not isinstance(so, dict) or not set(so) <= {"json", "choice", "regex", "grammar"}):
-        raise ConfigError(f"{where}: structured_outputs must be a dict with one of json/choice/regex/grammar")
+    if so is not None and (not isinstance(so, dict) or not set(so) <= {"json", "choice", "regex", "grammar", "disable_any_whitespace", "disable_additional_properties"} or not set(so) & {"json", "choice", "regex", "grammar"}):
+        raise ConfigError(f"{where}: structured_outputs must be a dict with one of json/choice/regex/grammar (and optionally vLLM's disable_any_whitespace)")
     return dict(sampling)
 
 
