@@ -5,6 +5,12 @@ AND instruct_reward > -10 AND the instruction does not end with ':' AND the near
 rule (keep a row iff ``min_similar_uuid`` is null or its own id); then the ``top_k`` rows with
 the longest responses (characters). Magpie-Pro/Air-300K-Filtered used quality >= average.
 Each rule is a parameter; a rule whose column is absent is an error, not silently skipped.
+
+``min_reward`` is in a reward model's raw units (Magpie: FsfairX-LLaMA3-RM, whose rewards
+run roughly -20..+10; the cards keep ``instruct_reward >= -10``). It is refused on a column
+that holds another kind of score: ``judge_score`` (an LLM judge's 1-10, which passes -10
+every time) at validation, and an ``instruct_reward`` whose ``reward_model`` column says
+``judge:...`` (written by older aligncraft runs) when the data arrives.
 """
 from __future__ import annotations
 
@@ -13,10 +19,17 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, SchemaError
 from pipelines.stage import Stage, split_by_reason
 
 QUALITY_ORDER = ["very poor", "poor", "average", "good", "excellent"]
+# Columns that do not hold a reward model's raw score: thresholds in reward units mean nothing there.
+NOT_REWARDS = {
+    "judge_score": "an LLM judge's expected 1-10 score",
+    "rewards": "a list of per-sample scores (best-of-n)",
+    "score_chosen": "a pair's chosen score",
+    "score_rejected": "a pair's rejected score",
+}
 
 
 class MagpieFilter(Stage):
@@ -28,6 +41,9 @@ class MagpieFilter(Stage):
     def __init__(self, *, min_quality: Literal["very poor", "poor", "average", "good", "excellent"] | None = "good", min_reward: float | None = -10.0, reward_column: str = "instruct_reward", drop_incomplete: bool = True, dedup: bool = True, top_k: int | None = None, sort_by: str = "response") -> None:
         if min_quality is not None and min_quality not in QUALITY_ORDER:
             raise ConfigError(f"min_quality must be one of {QUALITY_ORDER}, got {min_quality!r}")
+        if min_reward is not None and reward_column in NOT_REWARDS:
+            msg = f"min_reward={min_reward} is a reward model's raw score, but '{reward_column}' holds {NOT_REWARDS[reward_column]}"
+            raise ConfigError(msg, hint="score with a reward model (reward_score with reward_model: sfairXC/FsfairX-LLaMA3-RM-v0.1) to get instruct_reward, or set min_reward: null")
         if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
             raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
         self.min_quality, self.min_reward, self.reward_column = min_quality, min_reward, reward_column
@@ -47,6 +63,12 @@ class MagpieFilter(Stage):
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         df = pl.from_arrow(table)
         assert isinstance(df, pl.DataFrame)
+        if self.min_reward is not None and "reward_model" in df.columns:
+            judged = df.with_row_index("__row").filter(pl.col("reward_model").str.starts_with("judge:"))
+            if judged.height:
+                row = judged.row(0, named=True)
+                msg = f"column '{self.reward_column}' of row {row['__row']} (id {row.get('id')}) was scored by {row['reward_model']}, an LLM judge, not a reward model: min_reward={self.min_reward} would keep every row"
+                raise SchemaError(msg, column=self.reward_column, hint="rescore with a reward model (reward_score with reward_model: ...), or set min_reward: null")
         reason = pl.lit(None, dtype=pl.Utf8)
         rules: list[tuple[pl.Expr, pl.Expr]] = []
         if self.min_quality is not None:

@@ -1,9 +1,23 @@
 """transformers backend: CPU or CUDA, the fallback when vLLM is absent, and the source
-of hidden states (CHES needs the last-layer states that vLLM does not expose)."""
+of hidden states (CHES needs the last-layer states that vLLM does not expose).
+
+Structured outputs (``sampling["structured_outputs"]``), so that the stages that ask for
+them (Magpie's tags, the judge) run here too:
+
+* ``{"choice": [...]}`` is real constrained decoding: a token trie of the choices drives
+  ``prefix_allowed_tokens_fn``, so the text is always one of the choices (logprobs stay
+  the model's raw ones, as vLLM reports them);
+* ``{"json": schema}`` is Magpie's own method (``exp/unitag.py``): the answer is prefilled
+  with ``{`` and stops at the first ``}`` (kept), and the text comes back as ``{...}``.
+  The schema is not enforced: an answer that does not parse is the stage's rejected row,
+  as in Magpie. Flat objects only (Magpie's tag schemas are flat): a nested ``}`` ends it;
+* ``regex`` and ``grammar`` are refused with a ``BackendError``.
+"""
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pipelines.errors import BackendError
@@ -45,8 +59,11 @@ class TransformersLLM:
         import torch
 
         s = check_sampling(sampling)
-        if s.get("structured_outputs"):
-            raise BackendError("the transformers backend has no structured output", hint="use backend: vllm, or an OpenAI-compatible server that supports it")
+        so = s.pop("structured_outputs", None) or {}
+        if set(so) - {"json", "choice"}:
+            raise BackendError(f"the transformers backend has no {'/'.join(sorted(set(so) - {'json', 'choice'}))} structured output", hint="use json or choice, or backend: vllm")
+        if "json" in so:
+            return self._json_by_prefill(prompts, s, seeds)
         enc = self._tok(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
         results: list[Output | None] = [None] * len(enc)
         todo = []
@@ -87,6 +104,13 @@ class TransformersLLM:
         gen_kwargs["eos_token_id"] = sorted(stop_ids)
         stops = list(s.get("stop") or [])
         max_new = int(s.get("max_tokens") or 16)
+        if "choice" in so:
+            eos = self._tok.eos_token_id
+            if eos is None:
+                raise BackendError("choice structured output needs a tokenizer with an eos token")
+            choices = [tuple(self._tok(str(c), add_special_tokens=False)["input_ids"]) for c in so["choice"]]
+            gen_kwargs["eos_token_id"] = [eos]  # a finished choice ends with eos, and only then
+            max_new = max(len(c) for c in choices) + 1
         order = sorted(todo, key=lambda i: len(enc[i]))  # length-sorted batches waste less padding
         # A shared batch draws from one RNG stream, so a row's sample would depend on its
         # neighbours: with per-request seeds every request runs alone, seeded with its own seed.
@@ -98,17 +122,27 @@ class TransformersLLM:
             room = self.max_model_len - batch["input_ids"].shape[1]
             if stops:  # stop rows early; the exact cut (and stop_reason) is still made in _decode
                 gen_kwargs["stopping_criteria"] = [_StopOnStrings(self._tok, stops, batch["input_ids"].shape[1], s.get("skip_special_tokens", True))]
+            if "choice" in so:
+                gen_kwargs["prefix_allowed_tokens_fn"] = _ChoiceTrie(choices, eos, batch["input_ids"].shape[1])
             with torch.no_grad():
                 out = self.model.generate(**batch, max_new_tokens=max(1, min(max_new, room)), **gen_kwargs)
             new = out.sequences[:, batch["input_ids"].shape[1] :]
             for j, i in enumerate(idx):
-                results[i] = Output([self._decode(new[j * n + k].tolist(), stop_ids, stops, s, out.logits if want_lps else None, j * n + k) for k in range(n)])
+                results[i] = Output([self._decode(new[j * n + k].tolist(), stop_ids, stops, s, out.logits if want_lps else None, j * n + k, gen_kwargs.get("prefix_allowed_tokens_fn")) for k in range(n)])
         return results  # type: ignore[return-value]
 
-    def _decode(self, ids: list[int], stop_ids: set[int], stops: list[str], s: dict[str, Any], logits: Any, row: int) -> Completion:
+    def _json_by_prefill(self, prompts: Sequence[str], s: dict[str, Any], seeds: Sequence[int] | None) -> list[Output]:
+        """JSON output the way Magpie tags: prefill ``{``, stop at ``}`` (kept), return ``{...}``."""
+        stops = ["}", *(x for x in (s.get("stop") or []) if x != "}")]
+        outs = self.generate([p + "{" for p in prompts], {**s, "stop": stops, "include_stop_str_in_output": True}, seeds=seeds)
+        return [o if o.error else Output([replace(c, text="{" + c.text) for c in o.completions]) for o in outs]
+
+    def _decode(self, ids: list[int], stop_ids: set[int], stops: list[str], s: dict[str, Any], logits: Any, row: int, trie: _ChoiceTrie | None = None) -> Completion:
         """One generated row as vLLM reports it: token_ids run through the stop token (or the
         token that completed a stop string), the text stops before it unless
-        ``include_stop_str_in_output``, and logprobs cover exactly token_ids."""
+        ``include_stop_str_in_output``, and logprobs cover exactly token_ids. Under a choice
+        constraint the logprobs are over the allowed tokens, as vLLM masks the logits with
+        the grammar before it computes them."""
         import torch
 
         skip = s.get("skip_special_tokens", True)
@@ -133,9 +167,13 @@ class TransformersLLM:
             k = int(s["logprobs"])
             lps = []
             for pos in range(len(ids)):
-                logp = torch.log_softmax(logits[pos][row].float(), dim=-1)
+                raw = logits[pos][row].float()
+                if trie is not None:
+                    allowed = torch.tensor(trie.allowed(tuple(ids[:pos])), device=raw.device)
+                    raw = torch.full_like(raw, float("-inf")).index_copy(0, allowed, raw[allowed])
+                logp = torch.log_softmax(raw, dim=-1)
                 top = torch.topk(logp, k)
-                d = {self._tok.decode([int(t)]): float(v) for v, t in zip(top.values, top.indices)}
+                d = {self._tok.decode([int(t)]): float(v) for v, t in zip(top.values, top.indices) if v > float("-inf")}
                 d.setdefault(self._tok.decode([ids[pos]]), float(logp[ids[pos]]))
                 lps.append(d)
         return Completion(text=text, finish_reason=finish, stop_reason=stop_reason, token_ids=tuple(ids), logprobs=lps)
@@ -162,6 +200,25 @@ class TransformersLLM:
                 h = self.model(**ids, output_hidden_states=True).hidden_states[layer][0]
             outs.append(h.float().cpu())
         return outs
+
+
+class _ChoiceTrie:
+    """``prefix_allowed_tokens_fn`` for ``choice`` output: after the generated prefix, the
+    next tokens of the choices that extend it, and eos once a whole choice is written."""
+
+    def __init__(self, choices: list[tuple[int, ...]], eos: int, start: int) -> None:
+        self.eos, self.start = eos, start
+        self.next: dict[tuple[int, ...], set[int]] = {}
+        for c in choices:
+            for k in range(len(c)):
+                self.next.setdefault(c[:k], set()).add(c[k])
+            self.next.setdefault(c, set()).add(eos)
+
+    def allowed(self, prefix: tuple[int, ...]) -> list[int]:
+        return sorted(self.next.get(prefix, {self.eos}))
+
+    def __call__(self, batch_id: int, input_ids: Any) -> list[int]:
+        return self.allowed(tuple(input_ids[self.start :].tolist()))
 
 
 class _StopOnStrings:

@@ -3,7 +3,9 @@
 
 Magpie tags with Llama-3-8B-Instruct at temperature 0, assistant turn prefilled with ``{``,
 stop at ``}``. Here the default is JSON-schema structured output (the engine cannot emit an
-invalid enum), with the prefill mode available for backends without it. An output that does
+invalid enum) on every backend: vLLM enforces the schema, and the transformers backend (the
+fallback without vLLM) answers a ``json`` request with exactly Magpie's prefill-and-stop, so
+the same recipe runs on both; ``mode: prefill`` asks for Magpie's method by name. An output that does
 not parse is never a silent None: by default the row is rejected (``parse_error:<tag>``, raw
 text kept); with ``on_parse_error: null`` the row stays with null tags and the reason in
 ``<tag>_error``.

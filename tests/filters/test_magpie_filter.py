@@ -41,3 +41,34 @@ def test_rules_can_be_switched_off_and_bad_values_fail():
     assert kept.num_rows == 7
     with pytest.raises(ConfigError):
         MagpieFilter(min_quality="great")
+
+
+# Bug (issue 10, item 10): with no reward model the judge's 1-10 score was written into
+# instruct_reward, so Magpie's `instruct_reward >= -10` kept every row. The judge now writes
+# judge_score, and the filter refuses to threshold a column holding another kind of score.
+def test_reward_threshold_on_a_judge_column_is_a_config_error():
+    with pytest.raises(ConfigError, match="'judge_score' holds an LLM judge's expected 1-10 score"):
+        MagpieFilter(min_reward=-10, reward_column="judge_score")
+    MagpieFilter(min_reward=None, reward_column="judge_score")  # no threshold: nothing to refuse
+
+
+def test_judge_then_magpie_filter_fails_at_validation():
+    from pipelines.errors import SchemaError
+    from pipelines.pipeline import StageSpec, validate
+
+    specs = [StageSpec("reward", "reward_score", {}), StageSpec("filter", "magpie_filter", {"min_quality": None, "dedup": False})]
+    stages = [(s, s.build()) for s in specs]
+    assert "judge_score" in stages[0][1].adds and "instruct_reward" not in stages[0][1].adds
+    schema = pa.schema([("id", pa.string()), ("instruction", pa.string()), ("response", pa.string())])
+    with pytest.raises(SchemaError, match="instruct_reward"):
+        validate(stages, schema)
+
+
+def test_judge_scores_in_instruct_reward_are_refused_when_they_arrive():
+    from pipelines.errors import SchemaError
+
+    t = rows().append_column("reward_model", pa.array(["judge:/models/SmolLM2"] * 7))
+    with pytest.raises(SchemaError, match="row 0 .*an LLM judge"):
+        MagpieFilter(min_reward=-10).process(t)
+    kept, _ = MagpieFilter(min_reward=-10).process(rows().append_column("reward_model", pa.array(["sfairXC/FsfairX-LLaMA3-RM-v0.1"] * 7)))
+    assert kept.num_rows == 3
