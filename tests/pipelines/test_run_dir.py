@@ -61,7 +61,6 @@ def test_card_reproduce_command_comes_from_the_run_not_argv(recipe_and_data, tmp
     assert yaml.safe_load((out / "run" / "config.yaml").read_text())["command"] == expected
 
 
-@pytest.mark.xfail(strict=True, reason="data_cards/*.md (not this task's files) still link https://github.com/aligncraft/aligncraft; the lead applies the template edit")
 def test_cards_link_no_invented_repository():
     # bug: the card linked a repository URL that does not exist; link nothing instead
     from pipelines.output import CARDS_DIR
