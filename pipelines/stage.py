@@ -7,8 +7,9 @@ A stage is a small class:
   ``self.requires``/``self.adds`` in ``__init__``;
 * flags ``needs_llm`` (the executor runs it in the process that owns the engine, fed
   whole batches) and ``is_global`` (it sees all upstream rows at once: dedup, selection);
-* ``version``: bump it when the stage's code changes its output, so cached shards of an
-  earlier version are not reused on resume;
+* ``version``: an extra key in the fingerprint (which already hashes the stage's source code
+  and the project modules it imports); bump it when the output changes for a reason outside
+  the code (a data file, a model's prompt file);
 * ``__init__(**params)`` only stores and validates (bad values raise ``ConfigError`` at once);
 * ``load()`` loads models (called once per process, lazily);
 * ``process(table) -> (kept, rejected)``. ``rejected`` holds the removed rows with a
