@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # Magpie's published tag names first, then other short categorical columns this project adds
 CATEGORICAL = ("task_category", "difficulty", "input_quality", "language", "other_task_category", "winner", "codeclm_status", "chosen_model", "rejected_model", "constraint_source", "reward_model")
 # columns that look numeric but say nothing about the data
-NOT_SCORES = ("row_seed", "embedding", "shard", "chosen_index", "rejected_index", "judge_replies", "kept_round", "codeclm_round")
+NOT_SCORES = ("row_seed", "embedding", "shard", "chosen_index", "rejected_index", "judge_replies", "judge_parse_failures", "kept_round", "codeclm_round")
 TEXT_COLUMNS = ("instruction", "prompt", "question", "text", "messages", "chosen", "response")
 DUPLICATE = "duplicate_of:"
 
@@ -142,6 +142,7 @@ def _open_output(p: Path) -> Inspection:
 
 
 def _open_run(run: Path) -> Inspection:
+    import polars as pl
     import yaml
 
     from pipelines.run_store import StageDir
@@ -149,7 +150,8 @@ def _open_run(run: Path) -> Inspection:
     manifest = json.loads((run / "manifest.json").read_text())
     stages = manifest.get("stages", [])
     dirs = [StageDir.at(run / s["dir"], s["name"]) for s in stages]
-    rows = _concat([_frame(t) for t in dirs[-1].iter_kept()]) if dirs else _empty()
+    kept = [_frame(t) for t in dirs[-1].iter_kept()] if dirs else []
+    rows = pl.concat(kept, how="diagonal_relaxed") if kept else pl.DataFrame()
     rej = _concat([_with_stage(_frame(t), d.name) for d in dirs for t in d.iter_rejected()])
     config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
     src = manifest.get("source", {})
@@ -317,7 +319,7 @@ def numeric_columns(df: pl.DataFrame) -> list[str]:
 
     out = []
     for c, dt in df.schema.items():
-        if c in NOT_SCORES or c.endswith(("_index", "_seed")):
+        if c in NOT_SCORES or c == "id" or c.endswith(("_index", "_seed", "_id")):
             continue
         inner = dt.inner if isinstance(dt, pl.List) else dt
         if inner.is_numeric() and df.get_column(c).drop_nulls().len():

@@ -61,6 +61,8 @@ def frame_html(df: pl.DataFrame, *, max_rows: int = 50, table_id: str = "") -> s
 def report_sections(ins: Inspection) -> list[tuple[str, str, Any]]:
     """The report's content as (section id, title, frame or figure name) triples, shared by
     the HTML and the terminal so both show the same things."""
+    import polars as pl
+
     df = ins.rows
     sections: list[tuple[str, str, Any]] = []
     if ins.stages:
@@ -85,11 +87,10 @@ def report_sections(ins: Inspection) -> list[tuple[str, str, Any]]:
     dups = ins_api.duplicate_clusters(ins, limit=10)
     if dups.height:
         sections.append(("duplicates", "Near-duplicate clusters", dups))
-    if "lineage" in df.columns and df.height:
-        try:
-            sections.append(("lineage", "Lineage of the first CodecLM row", ins_api.lineage(df)))
-        except ins_api.SchemaError:
-            pass
+    for frame, which in ((df, "kept"), (ins.rejected, "rejected")):  # CodecLM: a kept row's rounds, else a rejected one's
+        if frame is not None and "lineage" in frame.columns and frame.filter(pl.col("lineage").list.len() > 0).height:
+            sections.append(("lineage", f"Lineage of a {which} CodecLM row", ins_api.lineage(frame)))
+            break
     sections.append(("sample", "Sample rows", ins_api.sample_rows(df)))
     return sections
 

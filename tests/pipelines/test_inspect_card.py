@@ -65,8 +65,10 @@ def test_a_run_card_links_its_plots_beside_readme(runs):
 def test_every_recipe_card_gets_plots_models_and_metadata(tmp_path):
     # every recipe's own template, rendered as a run renders it (stages built from the
     # recipe, their params and models), then decorated: the figures come from the hook,
-    # not from each template
-    table = pa.table({"id": ["a", "b", "c"], "instruction": ["x", "y", "z"], "difficulty": ["easy", "easy", "hard"], "judge_score": [1.0, 5.0, 7.5]})
+    # not from each template. Rows with no tag or score column give the funnel alone (the
+    # distribution plots of the same hook are checked on the real run above), which keeps
+    # this test to one PNG per recipe.
+    table = pa.table({"id": ["a", "b", "c"], "instruction": ["x", "y", "z"]})
     for name in list_recipes():
         recipe = load_recipe(name)
         stages = []
@@ -81,7 +83,8 @@ def test_every_recipe_card_gets_plots_models_and_metadata(tmp_path):
         out = tmp_path / name
         out.mkdir()
         card = decorate_card(render_card(recipe, context), out=out, table=table, context=context)
-        assert {"plot-funnel.png", "plot-count_difficulty.png", "plot-hist_judge_score.png"} <= set(image_links(card)), name
+        assert image_links(card) == ["plot-funnel.png"], name
+        assert "## Sample rows" in card, name
         assert all((out / link).read_bytes().startswith(PNG) for link in image_links(card)), name
         meta = header(card)
         assert "synthetic" in meta["tags"] and meta["size_categories"] == ["n<1K"], name

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,26 @@ def test_cli_inspects_a_plain_file(runner, runs):
     assert "12 rows" in res.output and "Chosen and rejected" in res.output and "Rows per stage" not in res.output
 
 
+def test_report_sections_follow_the_columns():
+    import polars as pl
+
+    from pipelines.inspect import Inspection
+
+    step = {"round": 1, "instruction": "Write a poem.", "action": None, "score_strong": 8.0, "score_target": 8.0, "gap": 0.0, "outcome": "no_gap_after_depth"}
+    rows = pl.DataFrame({
+        "id": ["a", "b"], "prompt": ["Hi?", "Sum 2+2."], "chosen": ["Hello!", "4"], "rejected": ["Go away.", "5"],
+        "completions": [[{"model": "m1"}, {"model": "m2"}]] * 2, "rating_honesty": [[5.0, 2.0], [4.0, 1.0]],
+        "instruction_id_list": [["punctuation:no_comma"]] * 2, "follow_instruction_list": [[True], [False]],
+    })
+    rejected = pl.DataFrame({"id": ["c"], "instruction": ["Write a poem."], "lineage": [[step]], "reject_reason": ["no_gap_after_depth"], "reject_stage": ["r1_decide"]})
+    stages = [{"name": "r1_decide", "type": "codeclm_decide", "rows_in": 3, "kept": 2, "rejected": 1, "reasons": {"no_gap_after_depth": 1}}]
+    page = html_report(Inspection(Path("."), "output", rows, rejected, stages, {"source_rows": 3}))
+    for section in ("funnel", "rejected", "constraints", "ratings", "pairs", "lineage", "plots"):
+        assert f'<section id="{section}">' in page, section
+    assert "Lineage of a rejected CodecLM row" in page and "no_gap_after_depth" in page
+    assert 'id="plot-judge_ratings"' in page and 'id="plot-constraint_pass_rates"' in page
+
+
 # -- Chromium ------------------------------------------------------------------------
 def find_or_install_chromium() -> str:
     """Debian's chromium: found, or installed with apt-get where this user may; else skip."""
@@ -54,11 +75,12 @@ def find_or_install_chromium() -> str:
     if not shutil.which("apt-get") or os.geteuid() != 0:
         pytest.skip("chromium is not installed and cannot be installed here (needs root and apt-get): run `apt-get install -y chromium`")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-    r = subprocess.run(install, env=env, check=False, capture_output=True, text=True, timeout=900)
+    quick = ["-o", "Acquire::http::Timeout=20", "-o", "Acquire::Retries=0"]  # offline: fail fast, then skip
+    install = ["apt-get", *quick, "install", "-y", "--no-install-recommends", "chromium"]
+    r = subprocess.run(install, env=env, check=False, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:  # stale package lists: refresh once
-        subprocess.run(["apt-get", "update"], env=env, check=False, capture_output=True, text=True, timeout=300)
-        r = subprocess.run(install, env=env, check=False, capture_output=True, text=True, timeout=900)
+        subprocess.run(["apt-get", *quick, "update"], env=env, check=False, capture_output=True, text=True, timeout=180)
+        r = subprocess.run(install, env=env, check=False, capture_output=True, text=True, timeout=600)
     exe = shutil.which("chromium")
     if r.returncode != 0 or not exe:
         last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
