@@ -39,7 +39,7 @@ demo: setup
 	$(VENV)/bin/aligncraft run magpie-sft --out out/magpie-sft --set source.num_rows=$(DEMO_ROWS)
 
 test: setup
-	$(PY) -m pytest -q -x tests
+	$(PY) -m pytest -q -x --durations=15 tests
 
 bench: setup
 	for f in bench/*.py; do $(PY) $$f; done
