@@ -30,6 +30,35 @@ class UserError(click.ClickException):
         self.cause = exc
 
 
+def storage_error(exc: OSError) -> Exception | None:
+    """An ``AligncraftError`` (exit 74, ``EX_IOERR``) naming the file for a full disk or an
+    unwritable folder; None for other OS errors (bugs keep their traceback)."""
+    import errno
+
+    from pipelines.errors import AligncraftError
+
+    full = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if exc.errno not in (*full, errno.EROFS, errno.EACCES, errno.EPERM):
+        return None
+    hint = "free some space, or use another --out/--state; " if exc.errno in full else "make the folder writable, or use another --out/--state; "
+    err = AligncraftError(f"{exc.strerror}: {exc.filename or _path_in_traceback(exc) or 'writing a file'}", hint=hint + "finished work is kept, so the same command then resumes")
+    err.exit_code = 74
+    return err
+
+
+def _path_in_traceback(exc: BaseException) -> str | None:
+    """The path the innermost frame was writing (``write()`` errors carry no file name)."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        for name in ("tmp", "path", "dst", "dataset_path"):
+            v = tb.tb_frame.f_locals.get(name)
+            if isinstance(v, (str, os.PathLike)):
+                found = os.fspath(v)
+                break
+        tb = tb.tb_next
+    return found
+
+
 class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         from pipelines.errors import AligncraftError
@@ -40,6 +69,11 @@ class LazyGroup(click.Group):
             if os.environ.get("ALIGNCRAFT_DEBUG") and getattr(exc, "traceback", None):
                 click.echo(exc.traceback, err=True)
             raise UserError(exc) from exc
+        except OSError as exc:  # a full disk or a read-only folder is the machine's state, not a bug
+            err = storage_error(exc)
+            if err is None:
+                raise
+            raise UserError(err) from exc
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
