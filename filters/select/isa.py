@@ -21,6 +21,15 @@ both readings are offered (``score=``):
 The top ``fraction`` (default 0.10) by score are kept, ties to the earlier row. The mixture
 is fitted on a PCA projection (default 32 dims): a full-covariance Gaussian in 384
 dimensions needs far more samples than a typical pool to be well-conditioned.
+
+**What the default keeps, plainly: the tails.** Under a fixed mixture the entropy change
+ranks rows exactly by ``-log p(x_i)``, so ``entropy_change`` keeps the 10% of rows the
+mixture finds *least likely*: rare prompts far from both modes, outliers included. That is
+the patent's quantity, the only primary source (the PDF's estimator is unverified,
+methods.md section 6), so it stays the default; it selects informative rows, not
+representative ones. Noise is rare too: run dedup and quality filters before ISA, or choose
+``posterior_entropy`` (rows between the two modes). The stage writes which rows it keeps
+into its parameters (``keeps``), so the dataset card says it in words.
 """
 from __future__ import annotations
 
@@ -37,6 +46,10 @@ from pipelines.stage import Stage, set_column, split_by_reason
 __all__ = ["IsaSelect", "entropy_change_scores", "gmm_scores", "posterior_entropy_scores", "top_fraction"]
 
 SCORES = ("entropy_change", "posterior_entropy")
+KEEPS = {
+    "entropy_change": "the least likely rows under the 2-component GMM (its tails, outliers included)",
+    "posterior_entropy": "the rows between the two GMM components (most ambiguous membership)",
+}
 
 
 def entropy_change_scores(log_density: np.ndarray) -> np.ndarray:
@@ -123,7 +136,9 @@ class IsaSelect(Stage):
     fraction
         Share of rows to keep (paper: < 10%, down to ~3.5%; default 0.10).
     score
-        ``"entropy_change"`` or ``"posterior_entropy"``: see the module docstring.
+        ``"entropy_change"`` (default: keeps the least likely rows, the tails) or
+        ``"posterior_entropy"`` (keeps the rows between the two modes): see the module
+        docstring for why the default reads the patent literally.
     n_components, pca_dim, covariance_type, seed
         The mixture (paper: 2 components), the PCA dimension before fitting (``None`` =
         none) and the seed of both.
@@ -170,7 +185,7 @@ class IsaSelect(Stage):
         self.columns = [column] if isinstance(column, str) else list(column)
         self.params = {"column": column, "model": model, "fraction": float(fraction), "score": score, "n_components": int(n_components),
                            "pca_dim": None if pca_dim is None else int(pca_dim), "covariance_type": covariance_type, "seed": int(seed),
-                           "embedding_column": embedding_column, "batch_size": int(batch_size)}
+                           "embedding_column": embedding_column, "batch_size": int(batch_size), "keeps": KEEPS[score]}
         self.requires = {"id": pa.string(), **{c: None for c in self.columns}}
 
     def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:

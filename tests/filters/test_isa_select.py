@@ -106,3 +106,34 @@ def test_stage_on_alpaca(shared_data):
     assert kept.column("id").to_pylist() == kept2.column("id").to_pylist()
     k3, _ = IsaSelect(score="posterior_entropy", fraction=0.035).process(t)
     assert k3.num_rows == 6
+
+
+def _unequal_mixture() -> tuple[np.ndarray, dict[str, list[int]]]:
+    """A 120/80 two-blob mixture (centres +-2 on axis 0), 4 outliers and 2 points midway."""
+    rng = np.random.default_rng(1)
+    big = rng.normal(0, 0.3, (120, 4)) + np.array([2, 0, 0, 0])
+    small = rng.normal(0, 0.3, (80, 4)) + np.array([-2, 0, 0, 0])
+    outliers = np.array([[0, 3, 0, 0], [0, -3, 0, 0], [2, 0, 3, 0], [-2, 0, 0, -3]], float)
+    middle = np.array([[0, 0, 0, 0], [0.2, 0.1, 0, 0]], float)
+    return np.concatenate([big, small, outliers, middle]), {"outliers": [200, 201, 202, 203], "middle": [204, 205]}
+
+
+# Bug (issue 10, item 14): the default was described as "the most informative fraction"
+# while it keeps the 10% least likely rows under the GMM (the tails, outliers first). This
+# shows which rows each reading keeps at the default fraction; the docstring and the card
+# (the stage's `keeps` parameter) now say it in words.
+def test_which_rows_each_reading_keeps_on_a_synthetic_mixture():
+    x, groups = _unequal_mixture()
+    ec = top_fraction(gmm_scores(x, score="entropy_change", pca_dim=None), 0.10)  # 21 of 206 rows
+    kept = set(np.flatnonzero(ec).tolist())
+    assert set(groups["outliers"]) | set(groups["middle"]) <= kept  # every rare row
+    # the other 15 are each blob's own tail: farther from their centre than 90% of blob rows
+    centre = np.where(x[:, :1] > 0, [2, 0, 0, 0], [-2, 0, 0, 0])
+    dist = np.linalg.norm(x - centre, axis=1)
+    blob_kept = sorted(kept - set(groups["outliers"]) - set(groups["middle"]))
+    assert len(blob_kept) == 15 and np.median(dist[blob_kept]) > np.percentile(dist[:200], 90)
+    # posterior entropy ranks the two midway rows first and ignores how far out a row lies
+    pe = gmm_scores(x, score="posterior_entropy", pca_dim=None)
+    assert set(np.argsort(-pe)[:2].tolist()) == set(groups["middle"])
+    assert IsaSelect().params["keeps"].startswith("the least likely rows")
+    assert IsaSelect(score="posterior_entropy").params["keeps"].startswith("the rows between")
