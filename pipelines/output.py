@@ -37,17 +37,25 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def distributions(table: pa.Table) -> dict[str, Any]:
-    """Value counts of categorical tag columns and summaries of numeric score columns."""
+def distributions(table: pa.Table, categorical: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Value counts of categorical tag columns (Magpie's, plus a recipe's ``card.categorical``;
+    list columns are counted element by element) and summaries of numeric score columns."""
     import polars as pl
 
     out: dict[str, Any] = {"categorical": {}, "numeric": {}}
     if table.num_rows == 0:
         return out
     df = pl.from_arrow(table)
+    extra = set(categorical)
     for col in df.columns:
         dt = df.schema[col]
-        if col in CATEGORICAL and dt == pl.Utf8:
+        if col in extra and isinstance(dt, pl.List) and dt.inner == pl.Utf8:
+            vc = df.get_column(col).explode().drop_nulls().value_counts(sort=True)
+            out["categorical"][col] = {str(r[0]): int(r[1]) for r in vc.iter_rows()}
+        elif col in extra and (dt == pl.Utf8 or dt.is_integer()):
+            vc = df.get_column(col).cast(pl.Utf8).fill_null("(null)").value_counts(sort=True)
+            out["categorical"][col] = {str(r[0]): int(r[1]) for r in vc.iter_rows()}
+        elif col in CATEGORICAL and dt == pl.Utf8:
             vc = df.get_column(col).fill_null("(null)").value_counts(sort=True)
             out["categorical"][col] = {str(r[0]): int(r[1]) for r in vc.iter_rows()}
         elif dt.is_numeric() and col not in ("row_seed",):
@@ -116,7 +124,7 @@ def write_output(out: Path, *, recipe: dict[str, Any], final: StageDir | None, s
         "stages": stage_rows,
         "models": sorted({describe_model(m, s["needs_llm"]) for s in stage_rows for m in s["models"].values()}),
         "versions": package_versions(),
-        "dist": distributions(table),
+        "dist": distributions(table, tuple((recipe.get("card") or {}).get("categorical") or ())),
         "command": command,
         "seconds": round(seconds, 1),
     }
