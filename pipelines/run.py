@@ -62,7 +62,7 @@ class RunResult:
     card: Path
 
 
-def run_recipe(recipe_name: str, *, overrides: tuple[str, ...] = (), input_path: str | None = None, out_dir: str | Path | None = None, limit: int | None = None, fresh: bool = False, debug: bool = False, workers: int = 1, progress: bool = True, push_to_hub: str | None = None, command: str | None = None) -> RunResult:
+def run_recipe(recipe_name: str, *, overrides: tuple[str, ...] = (), input_path: str | None = None, out_dir: str | Path | None = None, limit: int | None = None, fresh: bool = False, debug: bool = False, workers: int = 1, progress: bool = True, push_to_hub: str | None = None, command: str | None = None, executor: str = "local", ray_address: str | None = None) -> RunResult:
     t0 = time.time()
     recipe = load_recipe(recipe_name, overrides)
     name = recipe["name"]
@@ -70,6 +70,8 @@ def run_recipe(recipe_name: str, *, overrides: tuple[str, ...] = (), input_path:
     run_dir = out / "run"
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {limit}")
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor must be 'local' or 'ray', got {executor!r}")
     # -- validate everything before any model loads --------------------------------------------
     source = Source(recipe.get("source") or {}, seed=int(recipe["seed"]), input_path=input_path, limit=limit)
     specs = specs_from_recipe(recipe)
@@ -110,8 +112,13 @@ def run_recipe(recipe_name: str, *, overrides: tuple[str, ...] = (), input_path:
             atomic_write_bytes(run_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
 
         write_manifest("running")
-        executor = Executor(steps, batch_size=batch_size, workers=workers, debug=debug, progress=progress, on_stage_done=lambda s: write_manifest("running"), log_path=str(run_dir / "log.txt"))
-        last = executor.run(source_table)
+        if executor == "ray":  # same steps and run-store layout, on a Ray cluster
+            from pipelines.executor_ray import RayExecutor
+
+            runner = RayExecutor(steps, batch_size=batch_size, address=ray_address, progress=progress, on_stage_done=lambda s: write_manifest("running"))
+        else:
+            runner = Executor(steps, batch_size=batch_size, workers=workers, debug=debug, progress=progress, on_stage_done=lambda s: write_manifest("running"), log_path=str(run_dir / "log.txt"))
+        last = runner.run(source_table)
         write_manifest("complete")
         from pipelines.output import write_output
 

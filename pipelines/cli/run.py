@@ -17,9 +17,11 @@ from pipelines.cli.options import set_option
 @click.option("--fresh", is_flag=True, help="Discard earlier progress in --out instead of resuming.")
 @click.option("--debug", is_flag=True, help="Run every stage in this process and show full tracebacks.")
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="Worker processes for CPU stages running beside the LLM stages (0 = all in this process).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: this machine; ray: Ray Data (a local Ray instance, or the cluster at --ray-address). Same stages, same outputs.")
+@click.option("--ray-address", metavar="auto|HOST:PORT", help="Join this Ray cluster (with --executor ray): 'auto' finds the one started on this node by `ray start`.")
 @click.option("--push-to-hub", "push_to_hub", metavar="REPO", help="Also upload the dataset and card to this Hugging Face Hub dataset repo.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
-def cli(recipe: str, input_path: str | None, overrides: tuple[str, ...], out_dir: str | None, limit: int | None, fresh: bool, debug: bool, workers: int, push_to_hub: str | None, no_progress: bool) -> None:
+def cli(recipe: str, input_path: str | None, overrides: tuple[str, ...], out_dir: str | None, limit: int | None, fresh: bool, debug: bool, workers: int, executor: str, ray_address: str | None, push_to_hub: str | None, no_progress: bool) -> None:
     """Run RECIPE (a name from `aligncraft recipes` or a path to a YAML file).
 
     Rows flow through the recipe's stages in shards; every stage's output is saved as it
@@ -34,10 +36,12 @@ def cli(recipe: str, input_path: str | None, overrides: tuple[str, ...], out_dir
     """
     from pipelines.run import reproduce_command, run_recipe
 
+    if ray_address and executor != "ray":
+        raise click.BadParameter("needs --executor ray", param_hint="--ray-address")
     if debug:
         os.environ["ALIGNCRAFT_DEBUG"] = "1"
     command = reproduce_command(recipe, input_path=input_path, overrides=overrides, out_dir=out_dir, limit=limit)
-    res = run_recipe(recipe, overrides=overrides, input_path=input_path, out_dir=out_dir, limit=limit, fresh=fresh, debug=debug, workers=workers, progress=not no_progress, push_to_hub=push_to_hub, command=command)
+    res = run_recipe(recipe, overrides=overrides, input_path=input_path, out_dir=out_dir, limit=limit, fresh=fresh, debug=debug, workers=workers, progress=not no_progress, push_to_hub=push_to_hub, command=command, executor=executor, ray_address=ray_address)
     rejected: dict[str, int] = {}
     for s in res.stages:
         for r, n in s["reasons"].items():
