@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -172,8 +172,8 @@ class RewardScore(LLMStage):
     kept in ``reject_raw``), ``prompt_too_long``, ``server_error``.
     """
 
-    requires = {"instruction": pa.string()}
-    default_sampling = {"temperature": 0.0, "max_tokens": 1, "logprobs": 20}
+    requires: ClassVar[Mapping[str, pa.DataType | None]] = {"instruction": pa.string()}
+    default_sampling: ClassVar[dict[str, Any]] = {"temperature": 0.0, "max_tokens": 1, "logprobs": 20}
 
     def __init__(self, *, column: str = "response", reward_model: str | None = None, max_length: int = 4096, trust_remote_code: bool = False,
                  dtype: str = "auto", batch_size: int = 8, device: str | None = None, **llm: Any) -> None:
