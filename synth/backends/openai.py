@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,6 +37,8 @@ class OpenAILLM:
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
         self.base_url = base_url
         self.max_concurrency = max_concurrency
+        # one bound for the server, however many shards call at once (the executor has several in flight)
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
         self.name = model or self._first_model()
         self._tokenizer_name = tokenizer
         self._tok: Any = None
@@ -64,11 +67,15 @@ class OpenAILLM:
     # -- internals -----------------------------------------------------------------
     def _map(self, fn: Any, items: Sequence[Any]) -> list[Output]:
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_concurrency, len(items) or 1))) as pool:
-            outs = list(pool.map(lambda a: fn(*a), enumerate(items)))
+            outs = list(pool.map(lambda a: self._bounded(fn, *a), enumerate(items)))
         failed = sum(1 for o in outs if o.error and o.error.startswith("server_error"))
         if failed:
             log.warning("%d of %d requests to %s failed after %d retries (server_error): those rows are rejected", failed, len(outs), self.base_url, self.client.max_retries)
         return outs
+
+    def _bounded(self, fn: Any, *args: Any) -> Output:
+        with self._slots:
+            return fn(*args)
 
     def _kwargs(self, sampling: dict[str, Any], seed: int | None) -> dict[str, Any]:
         s = check_sampling(sampling)
