@@ -1,8 +1,11 @@
 """Embedding near-duplicate removal with Magpie's rule (``exp/gen_dis.py``).
 
-Magpie (Xu et al. 2024, section 1.8 of methods.md) embeds instructions, calls two rows
-near-duplicates when their squared L2 distance (unit vectors) is below **0.05**
-(cosine > 0.975), and keeps a row iff it has no near-duplicate before it; a removed row
+Magpie (Xu et al. 2024, section 1.8 of methods.md) embeds instructions with
+all-mpnet-base-v2, calls two rows near-duplicates when their squared L2 distance (unit
+vectors) is below **0.05** (cosine > 0.975), and keeps a row iff it has no near-duplicate
+before it; the default threshold here follows the embedder
+(:func:`filters.embeddings.duplicate_threshold`: MiniLM's own calibrated figure for the
+default model, Magpie's 0.05 for mpnet). A removed row
 points at its earliest near-duplicate (``min_similar_uuid``). This stage applies that rule
 directly, with an exact faiss range search instead of Magpie's ``k = 500`` cap, so a row
 with more than 500 near-copies is still judged against all of them.
@@ -18,6 +21,7 @@ import pyarrow.compute as pc
 
 from filters.embeddings import (
     DEFAULT_MODEL,
+    duplicate_threshold,
     neighbor_ids,
     neighbors_within,
     table_embeddings,
@@ -26,9 +30,6 @@ from pipelines.errors import ConfigError
 from pipelines.stage import Stage, split_by_reason
 
 __all__ = ["EmbeddingDedup", "earliest_duplicate", "radius_for"]
-
-MAGPIE_THRESHOLD = 0.05  # squared L2 between unit vectors (exp/gen_dis.py)
-
 
 def radius_for(threshold: float, metric: str) -> float:
     """Squared-L2 radius for a threshold: itself for ``"l2"``; for ``"cosine"`` (a similarity
@@ -82,9 +83,11 @@ class EmbeddingDedup(Stage):
     model
         Embedding model, ``"default"`` = all-MiniLM-L6-v2 (Magpie used all-mpnet-base-v2).
     threshold
-        With ``metric="l2"``: squared L2 distance below which rows are duplicates (default
-        0.05, Magpie's). With ``metric="cosine"``: cosine similarity above which they are
-        (default 0.975, the same boundary).
+        With ``metric="l2"``: squared L2 distance below which rows are duplicates. With
+        ``metric="cosine"``: cosine similarity above which they are. Default: the figure
+        for ``model`` from :func:`filters.embeddings.duplicate_threshold` (MiniLM:
+        :data:`~filters.embeddings.MINILM_THRESHOLD`; mpnet: Magpie's 0.05, cosine 0.975).
+        The card lists the value used and the embedder it was set for (``threshold_for``).
     embedding_column
         Use this ``list<float32>`` column when present instead of embedding the text.
 
@@ -109,15 +112,17 @@ class EmbeddingDedup(Stage):
         **params: Any,
     ) -> None:
         super().__init__(**params)
+        threshold_for = "given"
         if threshold is None:
-            threshold = MAGPIE_THRESHOLD if metric == "l2" else 1.0 - MAGPIE_THRESHOLD / 2.0
+            d2, threshold_for = duplicate_threshold(model)
+            threshold = d2 if metric == "l2" else 1.0 - d2 / 2.0
         radius = radius_for(threshold, metric)
         if not 0.0 < radius <= 4.0:
             msg = f"embedding_dedup: threshold {threshold} ({metric}) gives squared-L2 radius {radius}; expected (0, 4]"
             raise ConfigError(msg)
         self.columns = [column] if isinstance(column, str) else list(column)
         self.radius = radius
-        self.params = {"column": column, "model": model, "threshold": float(threshold), "metric": metric,
+        self.params = {"column": column, "model": model, "threshold": float(threshold), "threshold_for": threshold_for, "metric": metric,
                            "embedding_column": embedding_column, "batch_size": int(batch_size)}
         self.requires = {"id": pa.string(), **{c: None for c in self.columns}}
 

@@ -6,7 +6,9 @@ publishes, per row:
 
 * ``min_neighbor_distance``: squared L2 to the nearest other row (unit vectors, so
   ``2 - 2 cos``);
-* ``repeat_count``: neighbours closer than **0.05** (cos > 0.975), self excluded;
+* ``repeat_count``: neighbours closer than **0.05** (cos > 0.975 with all-mpnet-base-v2),
+  self excluded; the default threshold here follows the embedder
+  (:func:`filters.embeddings.duplicate_threshold`);
 * ``min_similar_uuid``: id of the lowest-index member of that duplicate set, self included
   (its own id when it is the first), null when it has no duplicate.
 
@@ -24,6 +26,7 @@ import pyarrow as pa
 from filters.embeddings import (
     DEFAULT_MODEL,
     build_index,
+    duplicate_threshold,
     embedding_array,
     neighbor_ids,
     table_embeddings,
@@ -34,7 +37,6 @@ from pipelines.stage import Stage, empty_rejected, set_column
 __all__ = ["KnnDiversity", "neighbor_stats"]
 
 MAGPIE_K = 500
-MAGPIE_THRESHOLD = 0.05
 
 
 def neighbor_stats(rows: np.ndarray, dists: np.ndarray, inds: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,7 +93,10 @@ class KnnDiversity(Stage):
         Non-self neighbours examined per row (Magpie: 500 results including self), capped
         at ``N - 1``; ``repeat_count`` cannot exceed it.
     threshold
-        Squared L2 below which a neighbour counts as a repeat (Magpie: 0.05).
+        Squared L2 below which a neighbour counts as a repeat. Default: the figure for
+        ``model`` from :func:`filters.embeddings.duplicate_threshold` (MiniLM:
+        :data:`~filters.embeddings.MINILM_THRESHOLD`; mpnet: Magpie's 0.05); the card lists
+        the value used and the embedder it was set for (``threshold_for``).
     index
         ``"flat"`` (exact, Magpie's), ``"ivf"`` or ``"hnsw"`` (approximate, for millions).
     output_embedding
@@ -114,7 +119,7 @@ class KnnDiversity(Stage):
         column: str | Sequence[str] = "instruction",
         model: str = DEFAULT_MODEL,
         k: int = MAGPIE_K,
-        threshold: float = MAGPIE_THRESHOLD,
+        threshold: float | None = None,
         index: str = "flat",
         output_embedding: bool = False,
         embedding_column: str | None = "embedding",
@@ -126,6 +131,9 @@ class KnnDiversity(Stage):
         if int(k) < 1:
             msg = f"knn_diversity: k must be >= 1, got {k}"
             raise ConfigError(msg)
+        threshold_for = "given"
+        if threshold is None:
+            threshold, threshold_for = duplicate_threshold(model)
         if not 0.0 < float(threshold) <= 4.0:
             msg = f"knn_diversity: threshold is a squared L2 distance in (0, 4], got {threshold}"
             raise ConfigError(msg)
@@ -133,7 +141,7 @@ class KnnDiversity(Stage):
             msg = f"knn_diversity: index must be 'flat', 'ivf' or 'hnsw', got {index!r}"
             raise ConfigError(msg)
         self.columns = [column] if isinstance(column, str) else list(column)
-        self.params = {"column": column, "model": model, "k": int(k), "threshold": float(threshold), "index": index,
+        self.params = {"column": column, "model": model, "k": int(k), "threshold": float(threshold), "threshold_for": threshold_for, "index": index,
                            "output_embedding": bool(output_embedding), "embedding_column": embedding_column,
                            "batch_size": int(batch_size), "chunk_size": int(chunk_size)}
         self.requires = {"id": pa.string(), **{c: None for c in self.columns}}

