@@ -37,9 +37,9 @@ __all__ = [
     "DEFAULT_MODEL",
     "MAGPIE_THRESHOLD",
     "MINILM_THRESHOLD",
-    "duplicate_threshold",
     "build_index",
     "column_text",
+    "duplicate_threshold",
     "embed",
     "embedding_array",
     "knn",
@@ -104,7 +104,9 @@ def duplicate_threshold(model: str) -> tuple[float, str]:
 
 def _resolve_model(model: str) -> str:
     if model == DEFAULT_MODEL:
-        from synth.backends.models import default_embedder_path  # the one place that knows the wheel
+        from synth.backends.models import (
+            default_embedder_path,  # the one place that knows the wheel
+        )
 
         return default_embedder_path()
     return model

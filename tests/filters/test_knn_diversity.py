@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from filters.dedup.embedding import EmbeddingDedup
-from filters.embeddings import embedding_array, knn, normalize
 from filters.dedup.knn_diversity import KnnDiversity, neighbor_stats
+from filters.embeddings import embedding_array, knn, normalize
 from pipelines.errors import ConfigError
 
 
