@@ -11,7 +11,7 @@ import click
 
 SUBCOMMANDS = {
     "run": ("pipelines.cli.run", "Run a recipe and write a Hugging Face dataset with its card."),
-    "recipes": ("pipelines.cli.recipes", "List the recipes, one line each."),
+    "recipes": ("pipelines.cli.recipes", "List the recipes and where each of their stages lives."),
     "inspect": ("pipelines.cli.inspect", "Summarize a dataset: rows, columns, distributions."),
     "models": ("pipelines.cli.models", "Prepare and show the embedded default models."),
     "verify": ("pipelines.cli.verify", "Check responses against IFEval-style constraints."),
