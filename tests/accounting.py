@@ -24,3 +24,27 @@ def assert_accounting(out_dir: str | Path) -> dict:
     rejected_files = sum(pq.read_metadata(f).num_rows for f in (out / "rejected").glob("*.parquet")) if (out / "rejected").exists() else 0
     assert rejected_files == sum(s["rejected"] for s in manifest["stages"])
     return manifest
+
+
+def kill_at_random_moments(cmd: list[str], out: Path, rng, *, attempts: int = 3, max_delay: float = 0.6, wait_s: float = 120) -> int:
+    """Start ``cmd`` ``attempts`` times; each time wait until it has finished a new shard of
+    ``out``'s run, then SIGKILL its whole process group (workers too) a random moment later.
+    Returns how many attempts were killed (the others finished on their own)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    kills = 0
+    for _ in range(attempts):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        before = len(list(out.glob("run/stages/*/stats/*.json")))
+        deadline = time.time() + wait_s
+        while proc.poll() is None and time.time() < deadline and len(list(out.glob("run/stages/*/stats/*.json"))) <= before:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, max_delay))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    return kills

@@ -2,19 +2,16 @@
 and compare with an uninterrupted run: same ids, no duplicates, nothing missing, same rows."""
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.accounting import assert_accounting
+from tests.accounting import assert_accounting, kill_at_random_moments
 
 RECIPE = {
     "description": "CPU-only recipe for the resume test",
@@ -62,19 +59,7 @@ def test_sigkill_then_resume_equals_uninterrupted(setup, seed):
     recipe, data, ref, d = setup
     out = d / f"killed{seed}"
     rng = random.Random(seed)
-    kills = 0
-    for attempt in range(3):
-        proc = subprocess.Popen(command(recipe, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        # wait until this attempt has finished some new shard, then kill at a random moment after
-        before = len(list(out.glob("run/stages/*/stats/*.json")))
-        deadline = time.time() + 120
-        while proc.poll() is None and time.time() < deadline and len(list(out.glob("run/stages/*/stats/*.json"))) <= before:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.6))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, mid-write
-            proc.wait()
-            kills += 1
+    kills = kill_at_random_moments(command(recipe, data, out), out, rng)  # main process and workers, mid-write
     subprocess.run(command(recipe, data, out), check=True, capture_output=True, timeout=300)
     assert kills >= 1, "the run finished before any kill: make it longer"
     a, b = read_final(ref), read_final(out)

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.accounting import assert_accounting
+from tests.accounting import assert_accounting, kill_at_random_moments
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.model
@@ -136,18 +136,7 @@ def test_sigkill_llm_recipe_then_resume(llm_resume_setup, seed):
     recipe, ref, d = llm_resume_setup
     out = d / f"killed{seed}"
     rng = random.Random(seed)
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen(llm_command(recipe, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        before = len(list(out.glob("run/stages/*/stats/*.json")))
-        deadline = time.time() + 300
-        while proc.poll() is None and time.time() < deadline and len(list(out.glob("run/stages/*/stats/*.json"))) <= before:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.5))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the main process and its engine worker
-            proc.wait()
-            kills += 1
+    kills = kill_at_random_moments(llm_command(recipe, out), out, rng, max_delay=1.5, wait_s=300)  # main process and engine worker
     subprocess.run(llm_command(recipe, out), check=True, capture_output=True, timeout=600)
     assert kills >= 1
     ids = all_ids(out)
