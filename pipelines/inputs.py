@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ import pyarrow as pa
 
 from pipelines.errors import InputError
 
+log = logging.getLogger(__name__)
+
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".gz")
 BOM = b"\xef\xbb\xbf"
 # Arrow parses JSON Lines in blocks and a record must fit in one: start at 8 MiB and grow
@@ -30,6 +33,18 @@ BOM = b"\xef\xbb\xbf"
 BLOCK_SIZE = 8 << 20
 # a gzip file Python cannot decompress raises one of these
 GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """A library's error message as one short line: Arrow's can end in a newline or quote
+    a whole (huge) row, and an error message must stay one line.
+
+    >>> one_line(ValueError("Couldn't deserialize thrift:\\n   don't know\\n"))
+    "Couldn't deserialize thrift: don't know"
+    """
+    text = " ".join(str(exc).split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_input(path: str | Path, *, columns: Mapping[str, str] | None = None, required: Sequence[str] = (), limit: int | None = None) -> pa.Table:
@@ -55,12 +70,27 @@ def read_input(path: str | Path, *, columns: Mapping[str, str] | None = None, re
             raise InputError(f"unknown file type '{p.suffix}'", path=str(p), hint="use .jsonl, .jsonl.gz, .json, .csv, .parquet or a datasets folder")
     if table.num_rows == 0:
         raise InputError("no rows", path=str(p))
+    table = null_columns_as_text(table)
     if limit is not None:
         table = table.slice(0, limit)
     table = map_columns(table, columns or {}, path=str(p))
     for col in required:
         if col not in table.column_names:
             raise InputError(f"missing required column '{col}' (has: {', '.join(table.column_names)})", path=str(p), column=col, hint=f"map it with --set source.columns.{col}=<name in file>")
+    return table
+
+
+def null_columns_as_text(table: pa.Table) -> pa.Table:
+    """Give a column with no value at all (Arrow type ``null``: a key that is always null in
+    JSON, an all-null parquet column) the string type: it carries no type of its own, and
+    text kernels (an ``empty_filter`` on it) have no ``null`` version.
+
+    >>> null_columns_as_text(pa.table({"a": pa.nulls(2), "b": [1, 2]})).schema.types
+    [DataType(string), DataType(int64)]
+    """
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type):
+            table = table.set_column(i, pa.field(f.name, pa.string()), table.column(i).cast(pa.string()))
     return table
 
 
@@ -101,12 +131,19 @@ def read_jsonl(p: Path) -> pa.Table:
             table = _arrow_jsonl(p, pa.schema([pa.field(f.name, _no_timestamps(f.type)) for f in table.schema]))
         table.validate(full=True)  # Arrow's JSON parser does not check UTF-8; this does
     except GZIP_ERRORS as exc:
-        raise InputError(f"not a readable gzip file ({exc})", path=str(p)) from None
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
+        raise InputError(f"not a readable gzip file ({one_line(exc)})", path=str(p)) from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:  # bad UTF-8 in a key: Arrow passes it, reading the name fails
         if _gzip_broken(p):
-            raise InputError(f"not a readable gzip file ({exc})", path=str(p)) from None
+            raise InputError(f"not a readable gzip file ({one_line(exc)})", path=str(p)) from None
         diagnose_jsonl(p)  # raises with the line when it can find it
-        raise InputError(f"cannot read JSON Lines: {exc}", path=str(p)) from None
+        # every line is a good record, yet Arrow refused the file or built an invalid table
+        # (fuzzing found: a key holding [null, null] in one record and absent in the next):
+        # read it in Python, typed the same way as a JSON list
+        numbered = list(json_records(p))
+        if not numbered:
+            raise InputError("the file has no records", path=str(p)) from None
+        log.warning("%s: Arrow's JSON reader failed (%s); read in Python instead", p, one_line(exc))
+        table = records_table([obj for _, obj in numbered], p, lines=[n for n, _ in numbered])
     if table.num_rows == 0:
         raise InputError("the file has no records", path=str(p))
     return table
@@ -183,7 +220,7 @@ def _lines(p: Path) -> Iterator[tuple[int, str]]:
                 except UnicodeDecodeError as exc:
                     raise InputError(f"not valid UTF-8 at byte {exc.start} ({exc.reason})", path=str(p), line=lineno) from None
     except GZIP_ERRORS as exc:
-        raise InputError(f"not a readable gzip file ({exc})", path=str(p), line=lineno + 1 if lineno else None) from None
+        raise InputError(f"not a readable gzip file ({one_line(exc)})", path=str(p), line=lineno + 1 if lineno else None) from None
 
 
 def json_records(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -225,6 +262,7 @@ def diagnose_jsonl(p: Path) -> None:
             raise InputError(str(exc), path=str(p), line=lineno) from None
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=str(p), line=lineno)
+        check_unicode(obj, p, line=lineno)
         kinds.check(obj, lineno)
 
 
@@ -286,15 +324,49 @@ def _read_json(p: Path) -> pa.Table:
     return records_table(obj, p)
 
 
-def records_table(rows: list[dict[str, Any]], p: str | Path) -> pa.Table:
-    """A table whose columns are the union of the records' keys (first-appearance order)."""
+def check_unicode(obj: dict[str, Any], p: str | Path, **where: int) -> None:
+    """Raise ``InputError`` if a string in ``obj`` holds an unpaired surrogate (JSON's
+    ``"\\ud800"`` escape decodes to one; it is not Unicode text and Arrow refuses it).
+
+    >>> check_unicode({"a": "ok", "b": ["x\\ud800"]}, "f.json", row=2)
+    Traceback (most recent call last):
+    ...
+    pipelines.errors.InputError: f.json, row 2, column 'b': an unpaired surrogate '\\ud800' (a \\u escape that is not Unicode text)
+    """
+    for key, value in obj.items():
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start:exc.end]
+            raise InputError(f"an unpaired surrogate {bad!r} (a \\u escape that is not Unicode text)", path=str(p), column=str(key), **where) from None
+
+
+def records_table(rows: list[dict[str, Any]], p: str | Path, *, lines: Sequence[int] | None = None) -> pa.Table:
+    """A table whose columns are the union of the records' keys (first-appearance order).
+
+    Errors name the record's row (1-based), or its line when ``lines`` gives each record's.
+    """
+    unit = "line" if lines is not None else "row"
+    at = (lambda i: lines[i - 1]) if lines is not None else (lambda i: i)  # noqa: E731
     try:
         return pa.Table.from_struct_array(pa.array(rows))
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        kinds = KindTracker(p, unit="row")
+    except UnicodeEncodeError:
         for i, r in enumerate(rows, start=1):
-            kinds.check(r, i)
-        raise InputError(f"inconsistent record types: {exc}", path=str(p)) from None
+            check_unicode(r, p, **{unit: at(i)})
+        raise
+    except OverflowError:  # fuzzing found: an integer past 64 bits was a traceback
+        for i, r in enumerate(rows, start=1):
+            for key, value in r.items():
+                try:
+                    pa.array([value])
+                except OverflowError:
+                    raise InputError("a number too large for a 64-bit integer", path=str(p), column=str(key), hint="write it as a string or a float", **{unit: at(i)}) from None
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        kinds = KindTracker(p, unit=unit)
+        for i, r in enumerate(rows, start=1):
+            kinds.check(r, at(i))
+        raise InputError(f"inconsistent record types: {one_line(exc)}", path=str(p)) from None
 
 
 def _read_csv(p: Path) -> pa.Table:
@@ -306,19 +378,23 @@ def _read_csv(p: Path) -> pa.Table:
         return pacsv.read_csv(p)
     except pa.ArrowInvalid as exc:
         line, detail = _csv_bad_row(p)
-        raise InputError(f"malformed CSV: {detail or exc}", path=str(p), line=line) from None
+        raise InputError(f"malformed CSV: {detail or one_line(exc)}", path=str(p), line=line) from None
 
 
 def _csv_bad_row(p: Path) -> tuple[int | None, str | None]:
     """The first record whose field count differs from the header's (Arrow's error has no line)."""
     import csv
 
+    csv.field_size_limit(1 << 30)  # Python's default (128 KiB) refuses fields Arrow reads
     with open(p, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
-        header = next(reader, [])
-        for row in reader:
-            if row and len(row) != len(header):
-                return reader.line_num, f"{len(row)} fields where the header has {len(header)}"
+        try:
+            header = next(reader, [])
+            for row in reader:
+                if row and len(row) != len(header):
+                    return reader.line_num, f"{len(row)} fields where the header has {len(header)}"
+        except csv.Error as exc:
+            return reader.line_num, one_line(exc)
     return None, None
 
 
@@ -328,7 +404,7 @@ def _read_parquet(p: Path) -> pa.Table:
     try:
         return pq.read_table(p)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"not a readable parquet file: {exc}", path=str(p)) from None
+        raise InputError(f"not a readable parquet file: {one_line(exc)}", path=str(p)) from None
 
 
 def _read_datasets_dir(p: Path) -> pa.Table:
@@ -341,7 +417,7 @@ def _read_datasets_dir(p: Path) -> pa.Table:
 
         ds = datasets.load_from_disk(str(p))
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"not a datasets folder (save_to_disk) nor a folder of data files: {exc}", path=str(p)) from None
+        raise InputError(f"not a datasets folder (save_to_disk) nor a folder of data files: {one_line(exc)}", path=str(p)) from None
     if isinstance(ds, datasets.DatasetDict):
         split = "train" if "train" in ds else next(iter(ds))
         ds = ds[split]

@@ -27,7 +27,7 @@ GENERATED_SCHEMA = pa.schema([("id", pa.string()), ("row_seed", pa.int64())])
 SFT_ALIASES = {"instruction": ("prompt", "question", "query"), "response": ("output", "completion", "answer")}
 
 
-def maybe_sft_columns(table: pa.Table) -> pa.Table:
+def maybe_sft_columns(table: pa.Table, *, path: str | None = None) -> pa.Table:
     """Give ``instruction``/``response`` columns to common SFT layouts; safe to apply twice.
 
     Renames the first alias present (``output`` -> ``response``, ``prompt`` -> ``instruction``)
@@ -43,8 +43,13 @@ def maybe_sft_columns(table: pa.Table) -> pa.Table:
                 break
     names = table.column_names
     if "messages" in names and ("instruction" not in names or "response" not in names):
+        typ = table.schema.field("messages").type
+        # fuzzing found: a text or list-of-text `messages` column crashed here (AttributeError)
+        if not ((pa.types.is_list(typ) or pa.types.is_large_list(typ)) and pa.types.is_struct(typ.value_type) and typ.value_type.get_field_index("role") >= 0 and typ.value_type.get_field_index("content") >= 0
+                and (pa.types.is_string(typ.value_type.field("content").type) or pa.types.is_large_string(typ.value_type.field("content").type))):
+            raise InputError(f"'messages' has type {typ}; expected a list of {{role, content}} objects", path=path, column="messages", hint="or give instruction/response columns")
         msgs = table.column("messages").to_pylist()
-        first = lambda conv, role: next((m["content"] for m in (conv or []) if m.get("role") == role), None)  # noqa: E731
+        first = lambda conv, role: next((m["content"] for m in (conv or []) if isinstance(m, dict) and m.get("role") == role), None)  # noqa: E731
         if "instruction" not in names:
             table = table.append_column("instruction", pa.array([first(c, "user") for c in msgs], pa.string()))
         if "response" not in table.column_names:
@@ -151,7 +156,7 @@ class Source:
             else:
                 t = read_input(self.path, columns=self.columns, required=() if self.normalize else self.required, limit=self.limit)
                 if self.normalize == "sft":
-                    t = maybe_sft_columns(t)
+                    t = maybe_sft_columns(t, path=str(self.path))
                     missing = [c for c in self.required if c not in t.column_names]
                     if missing:
                         raise InputError(f"no column for '{missing[0]}' (has: {', '.join(t.column_names)}); accepted: {missing[0]} or {', '.join(SFT_ALIASES.get(missing[0], ()))}", path=str(self.path), column=missing[0], hint=f"map it with --set source.columns.{missing[0]}=<name in file>")
