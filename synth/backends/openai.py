@@ -37,6 +37,7 @@ class OpenAILLM:
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
         self.base_url = base_url
         self.max_concurrency = max_concurrency
+        self._answered = False  # a server that never answered is a configuration error, not a row's
         # one bound for the server, however many shards call at once (the executor has several in flight)
         self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
         self.name = model or self._first_model()
@@ -47,6 +48,10 @@ class OpenAILLM:
         try:
             return self.client.models.list().data[0].id
         except self._openai.APIConnectionError as exc:
+            if self._answered:
+                # it answered earlier in this run and died since: these rows are rejected after the
+                # retries, the run finishes (a rerun with --fresh or a new --out retries them)
+                return None, f"server_error: connection lost after {self.client.max_retries} retries: {str(exc)[:200]}"
             raise BackendError(f"cannot reach the server at {self.base_url}", hint="start it (e.g. `vllm serve MODEL`) or fix base_url") from exc
 
     @property
@@ -95,10 +100,16 @@ class OpenAILLM:
 
     def _call(self, fn: Any, **kw: Any) -> Any:
         try:
-            return fn(**kw), None
+            out = fn(**kw)
+            self._answered = True
+            return out, None
         except self._openai.APITimeoutError:  # a subclass of APIConnectionError: caught first
             return None, f"server_error: timeout after {self.client.max_retries} retries ({self.client.timeout} s each)"
         except self._openai.APIConnectionError as exc:
+            if self._answered:
+                # it answered earlier in this run and died since: these rows are rejected after the
+                # retries, the run finishes (a rerun with --fresh or a new --out retries them)
+                return None, f"server_error: connection lost after {self.client.max_retries} retries: {str(exc)[:200]}"
             raise BackendError(f"cannot reach the server at {self.base_url}: {exc}", hint="is the server running? check base_url") from exc
         except self._openai.BadRequestError as exc:
             msg = str(exc)
