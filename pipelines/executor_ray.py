@@ -31,7 +31,8 @@ import logging
 import os
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +41,12 @@ import pyarrow.parquet as pq
 
 from pipelines.errors import AligncraftError, MissingDependencyError, StageError
 from pipelines.executor import Step, _worker_stage, apply_stage
-from pipelines.run_store import StageDir, atomic_write_bytes, atomic_write_table, shard_stats
+from pipelines.run_store import (
+    StageDir,
+    atomic_write_bytes,
+    atomic_write_table,
+    shard_stats,
+)
 
 log = logging.getLogger("aligncraft")
 
@@ -103,7 +109,7 @@ def _cpu_shards(batch: pa.Table, *, spec: Any, path: str, prev: str | None, sour
             return _worker_stage(spec)
         except AligncraftError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise StageError(spec.name, None, exc, traceback.format_exc()) from exc
 
     return _process_shards(build, batch, spec=spec, path=path, prev=prev, source_schema=source_schema)
@@ -123,7 +129,7 @@ class LLMShards:
             self.stage.load()
         except AligncraftError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise StageError(spec.name, None, exc, traceback.format_exc()) from exc
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -240,7 +246,7 @@ def _global_task(spec: Any, inputs: Inputs, columns: list[str]) -> tuple[pa.Tabl
         stage.load()
     except AligncraftError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise StageError(spec.name, None, exc, traceback.format_exc()) from exc
     kept, rejected, stats = apply_stage(spec.name, stage, table, "global")
     for t in (kept, rejected):
@@ -345,7 +351,7 @@ class RayExecutor:
                     engine = getattr(step.stage, "engine", {}) or {}
                     actors = max(1, int(engine.get("data_parallel", 1)))
                     per = float(engine.get("tensor_parallel_size", 1)) if gpus else 0.0
-                    ds = ds.map_batches(LLMShards, batch_size=None, batch_format="pyarrow", fn_constructor_kwargs=kw, concurrency=actors, num_gpus=per)
+                    ds = ds.map_batches(LLMShards, batch_size=None, batch_format="pyarrow", fn_constructor_kwargs=kw, compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=per)
                 else:
                     ds = ds.map_batches(_cpu_shards, batch_size=None, batch_format="pyarrow", fn_kwargs=kw)
                 prev_path = kw["path"]
@@ -411,7 +417,7 @@ class RayExecutor:
                                   bands=p["bands"], rows=p["rows"], threshold=p["threshold"], keep=p["keep"])
         except AligncraftError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             real = _unwrap(exc)
             if isinstance(real, AligncraftError):
                 raise real from None

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from filters.dedup.lsh import candidate_pairs
 from filters.dedup.minhash import MinHashDedup
 from filters.dedup.minhash_ray import ROW, bucket_pairs, components_keepers
-from filters.dedup.lsh import candidate_pairs
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]'")
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_distributed_dedup_finds_the_local_clusters(cluster, shared_data, keep):
     data = json.loads((shared_data / "seeds" / "alpaca_data_random5000.json").read_text())
     table = rows(data)
     stage = MinHashDedup(column="instruction", threshold=0.5, ngram=2, keep=keep)
-    kept, rejected = stage.process(table)
+    _kept, rejected = stage.process(table)
     assert rejected.num_rows > 50  # the test has duplicates to find
     shards = [table.slice(s, 97) for s in range(0, table.num_rows, 97)]
     ds = from_arrow([t.append_column(ROW, pa.array(np.arange(s * 97, s * 97 + t.num_rows), pa.int64())) for s, t in enumerate(shards)])
