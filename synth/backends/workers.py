@@ -254,8 +254,7 @@ class EngineClient:
 
     def __init__(self, backend: str, model: str | None, options: dict[str, Any], *, log_path: str | None = None) -> None:
         options = dict(options)
-        n = int(options.pop("data_parallel", 1) or 1)
-        options.pop("memory_share", None)
+        n = int(options.pop("data_parallel", 1) or 1)  # memory_share stays: load_backend maps it to the engine
         self.backend, self.model, self.options = backend, model, options
         label = f"{backend}:{model}"
         gpus = _visible_gpus()
