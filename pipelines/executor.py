@@ -35,7 +35,7 @@ import pyarrow as pa
 from pipelines.errors import AligncraftError, StageError
 from pipelines.pipeline import StageSpec
 from pipelines.run_store import StageDir, shard_stats
-from pipelines.stage import REASON, Stage
+from pipelines.stage import REASON, Stage, check_rows
 
 log = logging.getLogger("aligncraft")
 
@@ -49,7 +49,8 @@ class Step:
 
 
 def apply_stage(spec_name: str, stage: Stage, table: pa.Table, shard: int | str) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
-    """Run one stage on one batch, enforcing the contract (rows in = kept + rejected)."""
+    """Run one stage on one batch, enforcing the contract (rows in = kept + rejected, see
+    :func:`pipelines.stage.check_rows`)."""
     t0 = time.perf_counter()
     try:
         kept, rejected = stage.process(table)
@@ -57,11 +58,13 @@ def apply_stage(spec_name: str, stage: Stage, table: pa.Table, shard: int | str)
         raise StageError(spec_name, shard if isinstance(shard, int) else None, exc.format_message(), traceback.format_exc()) from exc
     except Exception as exc:  # noqa: BLE001 - a bug in a stage: keep the traceback
         raise StageError(spec_name, shard if isinstance(shard, int) else None, exc, traceback.format_exc()) from exc
-    if kept.num_rows + rejected.num_rows != table.num_rows:
-        raise StageError(spec_name, shard if isinstance(shard, int) else None, f"row accounting violated: {table.num_rows} rows in, {kept.num_rows} kept + {rejected.num_rows} rejected")
+    try:
+        consumed = check_rows(table, kept, rejected, stage.parent)
+    except ValueError as exc:
+        raise StageError(spec_name, shard if isinstance(shard, int) else None, str(exc)) from None
     if rejected.num_rows and REASON not in rejected.column_names:
         raise StageError(spec_name, shard if isinstance(shard, int) else None, f"rejected rows carry no '{REASON}' column (use pipelines.stage.rejected_rows)")
-    stats = shard_stats(spec_name, shard, table.num_rows, kept, rejected, time.perf_counter() - t0)
+    stats = shard_stats(spec_name, shard, table.num_rows, kept, rejected, time.perf_counter() - t0, consumed=consumed)
     return kept, rejected, stats
 
 

@@ -12,6 +12,7 @@ A recipe::
 
 ``--set instructions.temperature=0.8``, ``--set source.num_rows=1000`` and
 ``--set llm.model=PATH`` address any value; values are parsed as YAML (numbers, lists, ...).
+A glob names several stages at once: ``--set 'r*_judge.model=PATH'``.
 
 Secrets never sit in a recipe: the recipe is written to ``run/config.yaml``, the manifest
 and the dataset card (which ``--push-to-hub`` uploads), and ``--set`` lands in the card's
@@ -66,8 +67,19 @@ def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     except yaml.YAMLError as exc:
         raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from None
     recipe.setdefault("name", path.stem)
-    recipe = apply_overrides(recipe, overrides)
+    recipe = apply_overrides(_unshare(recipe), overrides)
     return validate_recipe(recipe)
+
+
+def _unshare(value: Any) -> Any:
+    """A copy in which no two places share an object. YAML anchors (``&answer`` ... ``*answer``)
+    load as one dict, and ``copy.deepcopy`` keeps that sharing, so ``--set
+    r1_strong.sampling.max_tokens=8`` would change every stage that names the anchor."""
+    if isinstance(value, dict):
+        return {k: _unshare(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshare(v) for v in value]
+    return value
 
 
 def apply_overrides(recipe: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -81,21 +93,35 @@ def apply_overrides(recipe: dict[str, Any], overrides: list[str] | tuple[str, ..
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
-        target = _resolve_target(recipe, parts[0], item)
-        for p in parts[1:-1]:
-            nxt = target.get(p)
-            if nxt is None:
-                nxt = target[p] = {}
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"--set {item}: '{p}' is not a section")
-            target = nxt
         if len(parts) == 1:
             if parts[0] not in TOP_KEYS:
                 raise ConfigError(f"--set {item}: unknown top-level key '{parts[0]}'", hint=f"use one of {sorted(TOP_KEYS)} or <stage name>.<param>")
             recipe[parts[0]] = value
-        else:
-            target[parts[-1]] = value
+            continue
+        for target in _resolve_targets(recipe, parts[0], item):
+            for p in parts[1:-1]:
+                nxt = target.get(p)
+                if nxt is None:
+                    nxt = target[p] = {}
+                if not isinstance(nxt, dict):
+                    raise ConfigError(f"--set {item}: '{p}' is not a section")
+                target = nxt
+            target[parts[-1]] = copy.deepcopy(value)
     return recipe
+
+
+def _resolve_targets(recipe: dict[str, Any], head: str, item: str) -> list[dict[str, Any]]:
+    """The sections ``head`` names; a glob (``r*_judge``) names every stage it matches, so
+    one ``--set`` reaches each round of a loop written as repeated stages."""
+    if not any(c in head for c in "*?["):
+        return [_resolve_target(recipe, head, item)]
+    import fnmatch
+
+    hits = [st for st in recipe.get("stages", []) if fnmatch.fnmatchcase(str(st.get("name")), head)]
+    if not hits:
+        names = [s.get("name") for s in recipe.get("stages", [])]
+        raise ConfigError(f"--set {item}: no stage name matches '{head}'", hint=f"stages in this recipe: {', '.join(map(str, names))}")
+    return hits
 
 
 def _resolve_target(recipe: dict[str, Any], head: str, item: str) -> dict[str, Any]:

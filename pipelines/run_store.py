@@ -152,7 +152,9 @@ def _s(shard: int | str) -> str:
     return f"{shard:05d}" if isinstance(shard, int) else shard
 
 
-def shard_stats(stage: str, shard: int | str, rows_in: int, kept: pa.Table, rejected: pa.Table, seconds: float) -> dict[str, Any]:
+def shard_stats(stage: str, shard: int | str, rows_in: int, kept: pa.Table, rejected: pa.Table, seconds: float, *, consumed: int | None = None) -> dict[str, Any]:
+    """One (stage, shard)'s counts; ``consumed`` (input rows the kept rows came from) is
+    recorded only when it differs from ``kept``, for a stage that makes new rows."""
     reasons: dict[str, int] = {}
     if rejected.num_rows:
         import pyarrow.compute as pc
@@ -163,16 +165,23 @@ def shard_stats(stage: str, shard: int | str, rows_in: int, kept: pa.Table, reje
         vc = pc.value_counts(keys)
         for item in vc.to_pylist():
             reasons[str(item["values"])] = int(item["counts"])
-    return {"stage": stage, "shard": shard, "rows_in": rows_in, "kept": kept.num_rows, "rejected": rejected.num_rows, "reasons": reasons, "seconds": round(seconds, 3)}
+    out = {"stage": stage, "shard": shard, "rows_in": rows_in, "kept": kept.num_rows, "rejected": rejected.num_rows, "reasons": reasons, "seconds": round(seconds, 3)}
+    if consumed is not None and consumed != kept.num_rows:
+        out["consumed"] = consumed
+    return out
 
 
 def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"rows_in": 0, "kept": 0, "rejected": 0, "reasons": {}, "seconds": 0.0, "shards": len(parts)}
+    consumed = 0  # input rows the kept rows came from (differs from kept for a stage that makes rows)
     for p in parts:
         for k in ("rows_in", "kept", "rejected"):
             total[k] += p[k]
+        consumed += p.get("consumed", p["kept"])
         total["seconds"] += p.get("seconds", 0.0)
         for r, n in p["reasons"].items():
             total["reasons"][r] = total["reasons"].get(r, 0) + n
     total["seconds"] = round(total["seconds"], 3)
+    if consumed != total["kept"]:
+        total["consumed"] = consumed
     return total

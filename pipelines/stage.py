@@ -7,6 +7,10 @@ A stage is a small class:
   ``self.requires``/``self.adds`` in ``__init__``;
 * flags ``needs_llm`` (the executor runs it in the process that owns the engine, fed
   whole batches) and ``is_global`` (it sees all upstream rows at once: dedup, selection);
+* ``parent``: set only by a stage that makes new rows from its input (CodecLM's metadata
+  pool turns 20 seeds into 200 instruction slots): the kept column that names the input row
+  (``id``) each new row came from. Its accounting is then by id: every input row is
+  rejected or the parent of at least one kept row, never both (:func:`check_rows`);
 * ``version``: an extra key in the fingerprint (which already hashes the stage's source code
   and the project modules it imports); bump it when the output changes for a reason outside
   the code (a data file, a model's prompt file);
@@ -37,6 +41,7 @@ class Stage:
     adds: ClassVar[Mapping[str, pa.DataType]] = {}
     needs_llm: ClassVar[bool] = False
     is_global: ClassVar[bool] = False
+    parent: ClassVar[str | None] = None
     version: ClassVar[str] = "1"
 
     def __init__(self, **params: Any) -> None:
@@ -94,6 +99,44 @@ class Filter(Stage):
 
 
 # -- helpers every stage uses -------------------------------------------------------
+
+def check_rows(table: pa.Table, kept: pa.Table, rejected: pa.Table, parent: str | None = None) -> int:
+    """The accounting rule: how many input rows the kept rows stand for, or ``ValueError``.
+
+    A plain stage: rows in = kept + rejected, and the kept rows stand for themselves. A stage
+    with a ``parent`` column makes new rows: every input ``id`` is either rejected or named
+    by some kept row's ``parent``, never both, and nothing else is named.
+
+    >>> t = pa.table({"id": ["a", "b", "c"]})
+    >>> check_rows(t, t.slice(0, 2), t.slice(2))
+    2
+    >>> made = pa.table({"id": ["x", "y", "z"], "from": ["a", "a", "b"]})
+    >>> check_rows(t, made, t.slice(2), parent="from")
+    2
+    >>> check_rows(t, made, t.slice(0, 0), parent="from")
+    Traceback (most recent call last):
+    ...
+    ValueError: row accounting violated: input row(s) c neither rejected nor the parent of a kept row
+    """
+    if parent is None:
+        if kept.num_rows + rejected.num_rows != table.num_rows:
+            msg = f"row accounting violated: {table.num_rows} rows in, {kept.num_rows} kept + {rejected.num_rows} rejected"
+            raise ValueError(msg)
+        return kept.num_rows
+    ids = set(table.column("id").to_pylist())
+    parents = set(kept.column(parent).to_pylist()) if kept.num_rows else set()
+    gone = rejected.column("id").to_pylist() if rejected.num_rows else []
+    problems = [("rejected twice", sorted({i for i in gone if gone.count(i) > 1})),
+                ("both rejected and the parent of a kept row", sorted(parents & set(gone))),
+                ("named as parent but not an input row", sorted(parents - ids, key=str)),
+                ("rejected but not an input row", sorted(set(gone) - ids)),
+                ("neither rejected nor the parent of a kept row", sorted(ids - parents - set(gone)))]
+    for what, bad in problems:
+        if bad:
+            msg = f"row accounting violated: input row(s) {', '.join(map(str, bad[:5]))} {what}"
+            raise ValueError(msg)
+    return len(parents)
+
 
 def rejected_rows(table: pa.Table, reason: str | Sequence[str] | pa.Array, raw: Sequence[str | None] | pa.Array | None = None) -> pa.Table:
     """Tag ``table``'s rows as rejected with ``reason`` (one string or one per row) and raw text."""

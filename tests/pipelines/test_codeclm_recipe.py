@@ -27,7 +27,7 @@ def test_recipe_defaults_follow_the_paper(shared_data):
     assert [d["round"] for d in decides] == [1, 2, 3, 4]
     assert {(d["depth"], d["theta"]) for d in decides} == {(4, 3.0)}
     assert [s["round"] for s in recipe["stages"] if s["stage"] == "codeclm_improve"] == [2, 3, 4]
-    assert stages["metadata"]["size"] == 200 and stages["rubrics"]["n"] == 4
+    assert stages["metadata"]["size"] == 200 and stages["metadata"]["num_rows"] == 200 and stages["rubrics"]["n"] == 4
     for name in ("encode", "decode", "rubrics", "r2_improve", "r4_improve"):
         assert stages[name]["sampling"]["temperature"] == PAPER_TEMPERATURE
     built = [(spec, spec.build()) for spec in specs_from_recipe(recipe)]
@@ -65,6 +65,8 @@ def small_recipe(path: Path) -> Path:
             s["sampling"] = {"temperature": 1.0, "max_tokens": 8}
         if s["stage"] == "codeclm_decide":
             s.update(depth=2)
+        if s["stage"] == "codeclm_metadata":
+            s["num_rows"] = 6  # more slots than the 4 seeds: the stage makes rows
     r["name"] = "codeclm"  # the codeclm card
     out = path / "codeclm-small.yaml"
     out.write_text(yaml.safe_dump(r, sort_keys=False))
@@ -97,7 +99,8 @@ def test_end_to_end_accounts_for_every_row_with_lineage(reference):
     manifest = assert_accounting(result.out_dir)
     stages = {s["name"]: s for s in manifest["stages"]}
     assert stages["encode"]["rows_in"] == 4
-    known = {"parse_error", "too_few_instructions", "prompt_too_long", "empty_response", "no_gap_after_depth", "no_score"}
+    assert stages["metadata"]["kept"] == 6 and stages["metadata"]["rows_in"] == stages["encode"]["kept"]
+    known = {"parse_error", "too_few_instructions", "prompt_too_long", "empty_response", "no_gap_after_depth", "no_score", "duplicate_metadata", "metadata_unused"}
     for s in manifest["stages"]:
         assert set(s["reasons"]) <= known, (s["name"], s["reasons"])
     for name in ("r1_strong", "r1_target", "r1_judge", "r2_strong", "r2_target", "r2_judge"):
@@ -122,7 +125,7 @@ def test_end_to_end_accounts_for_every_row_with_lineage(reference):
     card = (result.out_dir / "README.md").read_text()
     for heading in ("## Models by role", "## Acceptance", "## Gap distribution", "## Metadata distribution", "## Rounds and rejections"):
         assert heading in card
-    assert f"{entered} instructions entered the loop; **{len(final)} were kept**" in card
+    assert f"gave 6 instruction slots (an equal share per metadata); {entered} basic instructions entered the loop; **{len(final)} were kept**" in card
 
 
 @pytest.mark.model

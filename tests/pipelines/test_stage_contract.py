@@ -7,7 +7,7 @@ from filters.dedup.exact import ExactDedup
 from filters.text.length import EmptyFilter, LengthFilter, TextLengths
 from filters.text.columns import SelectColumns
 from pipelines.errors import ConfigError
-from pipelines.stage import REASON, RAW, rejected_rows, split_by_reason
+from pipelines.stage import RAW, REASON, Stage, rejected_rows, split_by_reason
 
 
 def table(**cols):
@@ -83,3 +83,33 @@ def test_exact_dedup_on_a_messages_column():
     assert rej.column(REASON).to_pylist() == ["duplicate_of:a", "duplicate_of:d"]
     kept, rej = ExactDedup(column="messages", normalize=False).process(t)
     assert kept.column("id").to_pylist() == ["a", "b", "c", "d"]
+
+
+class Fanout(Stage):
+    """Two rows per input row (like CodecLM's metadata slots); ``forget`` drops one input row."""
+
+    parent = "from_id"
+
+    def __init__(self, *, forget: bool = False) -> None:
+        self.forget, self.params = forget, {}
+
+    def process(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+        ids = table.column("id").to_pylist()[: -1 if self.forget else None]
+        made = pa.table({"id": [f"{i}-{k}" for i in ids for k in (0, 1)], "from_id": [i for i in ids for _ in (0, 1)]})
+        return made, rejected_rows(table.slice(0, 0), [])
+
+
+def test_a_stage_that_makes_rows_is_accounted_by_parent_id():
+    # the frame used to require kept + rejected == rows in, so a stage could not make more
+    # rows than it got (CodecLM had to decode one instruction per seed)
+    from pipelines.errors import StageError
+    from pipelines.executor import apply_stage
+
+    t = pa.table({"id": ["a", "b", "c"]})
+    kept, rejected, stats = apply_stage("fanout", Fanout(), t, 0)
+    assert (kept.num_rows, stats["rows_in"], stats["kept"], stats["consumed"], stats["rejected"]) == (6, 3, 6, 3, 0)
+    with pytest.raises(StageError, match=r"input row\(s\) c neither rejected nor the parent of a kept row"):
+        apply_stage("fanout", Fanout(forget=True), t, 0)
+    from pipelines.run_store import merge_stats
+
+    assert merge_stats([stats, {**stats, "consumed": 1, "kept": 2, "rows_in": 1}])["consumed"] == 4

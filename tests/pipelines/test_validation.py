@@ -84,6 +84,25 @@ def test_overrides_address_stages_llm_and_source():
         apply_overrides(r, ["gen.x"])
 
 
+def test_a_glob_override_reaches_every_matching_stage():
+    r = {"name": "x", "stages": [{"name": n, "stage": "respond"} for n in ("r1_judge", "r1_decide", "r2_judge")]}
+    r2 = apply_overrides(r, ["r*_judge.sampling={temperature: 0.0}"])
+    assert [s.get("sampling") for s in r2["stages"]] == [{"temperature": 0.0}, None, {"temperature": 0.0}]
+    r2["stages"][0]["sampling"]["temperature"] = 1  # each stage got its own copy
+    assert r2["stages"][2]["sampling"] == {"temperature": 0.0}
+    with pytest.raises(ConfigError, match="no stage name matches 'q\\*'"):
+        apply_overrides(r, ["q*.x=1"])
+
+
+def test_an_override_inside_a_yaml_anchor_changes_one_stage(tmp_path):
+    # bug: stages that share an anchor (&answer / *answer) shared one dict, so setting one
+    # stage's sampling.max_tokens changed all of them
+    p = tmp_path / "r.yaml"
+    p.write_text("stages:\n  - {name: a, stage: respond, sampling: &s {max_tokens: 4}}\n  - {name: b, stage: respond, sampling: *s}\n")
+    r = load_recipe(str(p), ["a.sampling.max_tokens=8"])
+    assert [st["sampling"]["max_tokens"] for st in r["stages"]] == [8, 4]
+
+
 def test_every_builtin_recipe_loads_and_builds(tmp_path):
     from pipelines.pipeline import specs_from_recipe
 

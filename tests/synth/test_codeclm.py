@@ -115,16 +115,33 @@ def test_allocate_gives_every_metadata_an_equal_share():
     assert sorted(Counter(counts.tolist()).items()) == [(1, 195), (2, 5)]
 
 
-def test_metadata_stage_turns_seed_rows_into_slots():
+def test_metadata_stage_makes_num_rows_slots_and_accounts_for_every_seed():
+    from pipelines.stage import check_rows
+
     t = pa.table({"id": [s["id"] for s in SEEDS], "instruction": [s["instruction"] for s in SEEDS], "use_case": [s["use_case"] for s in SEEDS], "skills": [s["skills"] for s in SEEDS], "extra": [1, 2, 3, 4]})
-    stage = CodecMetadata(size=8, seed=0)
+    stage = CodecMetadata(size=8, num_rows=24, seed=0)
     kept, rejected = stage.process(t)
-    assert kept.num_rows == 4 and rejected.num_rows == 0
+    assert kept.num_rows == 24  # more slots than seeds: 3 per metadata
     assert kept.schema.equals(stage.output_schema(t.schema))
-    assert kept.column("id").to_pylist() == ["s1", "s2", "s3", "s4"]
+    assert sorted(Counter(kept.column("metadata_id").to_pylist()).values()) == [3] * 8
+    assert len(set(kept.column("id").to_pylist())) == 24 and not set(kept.column("id").to_pylist()) & {"s1", "s2", "s3", "s4"}
     assert all(metadata_id(u, s) == m for u, s, m in zip(*(kept.column(c).to_pylist() for c in ("use_case", "skills", "metadata_id"))))
-    with pytest.raises(ConfigError):
-        CodecMetadata(size=0)
+    # s4 has s1's metadata: s1's slots stand for it, unless s4 lent its use case to a mix
+    used = set(kept.column("seed_id").to_pylist())
+    assert {"s1", "s2", "s3"} <= used
+    assert rejected.column("reject_reason").to_pylist() == ([] if "s4" in used else ["duplicate_metadata:s1"])
+    assert check_rows(t, kept, rejected, stage.parent) == len(used)
+    # a rerun (a resume) makes the same slots with the same ids
+    assert stage.process(t)[0].equals(kept)
+    # fewer slots than metadata: the seeds no slot drew are rejected, with why
+    kept, rejected = CodecMetadata(size=8, num_rows=2, seed=0).process(t)
+    assert kept.num_rows == 2 and check_rows(t, kept, rejected, "seed_id") + rejected.num_rows == 4
+    assert set(rejected.column("reject_reason").to_pylist()) <= {"metadata_unused", "duplicate_metadata:s1"}
+    # default: one slot per seed row
+    assert CodecMetadata(size=8, seed=0).process(t)[0].num_rows == 4
+    for bad in ({"size": 0}, {"num_rows": 0}, {"num_rows": "10"}):
+        with pytest.raises(ConfigError):
+            CodecMetadata(**bad)
 
 
 def test_sample_action_is_seeded_and_uniform():
