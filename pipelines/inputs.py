@@ -408,6 +408,10 @@ def _read_parquet(p: Path) -> pa.Table:
 
 
 def _read_datasets_dir(p: Path) -> pa.Table:
+    if (p / "data").is_dir() and (p / "stats.json").is_file():
+        # an aligncraft output folder (data/, dataset/, rejected/, stats.json): its dataset,
+        # so one recipe's output is the next one's --input
+        p = p / "data"
     files = sorted(f for f in p.iterdir() if f.name.endswith((".jsonl", ".json", ".parquet", ".csv"))) if not (p / "dataset_info.json").exists() and not (p / "dataset_dict.json").exists() else []
     if files and not (p / "state.json").exists():
         tables = [read_input(f) for f in files]

@@ -91,28 +91,69 @@ def render_card(recipe: dict[str, Any], context: dict[str, Any]) -> str:
 
 
 def write_output(out: Path, *, recipe: dict[str, Any], final: StageDir | None, steps: list[Any], stage_rows: list[dict[str, Any]], source: Any, command: str, seconds: float) -> dict[str, Any]:
+    """Write the dataset, rejected rows, plots, card and stats into a staging folder, then
+    move them into ``out``: a failure while writing (a full disk) leaves the previous output
+    whole, never new data beside an old card."""
+    staging = out / ".output.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        rows = _write_all(staging, recipe=recipe, final=final, steps=steps, stage_rows=stage_rows, source=source, command=command, seconds=seconds)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish(staging, out)
+    return {"dataset_dir": out / "dataset", "rows": rows, "card": out / "README.md"}
+
+
+OUTPUT_NAMES = ("data", "dataset", "rejected", "README.md", "stats.json")
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Move every entry of ``staging`` into ``out`` by renames (no space needed, nothing can
+    half-write), and remove the output entries the new output no longer has (an old
+    ``rejected/``, stale plots)."""
+    from pipelines.card_figures import PLOT_PREFIX
+
+    new = {p.name for p in staging.iterdir()}
+    for name in sorted(new):
+        src, dst = staging / name, out / name
+        if src.is_dir() and dst.exists():
+            old = out / f".{name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dst, old)
+            os.replace(src, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(src, dst)
+    stale = [out / n for n in OUTPUT_NAMES if n not in new] + [p for p in out.glob(f"{PLOT_PREFIX}*.png") if p.name not in new]
+    for p in stale:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    staging.rmdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(out: Path, *, recipe: dict[str, Any], final: StageDir | None, steps: list[Any], stage_rows: list[dict[str, Any]], source: Any, command: str, seconds: float) -> int:
     import datasets
 
     tables = list(final.iter_kept()) if final else []
     table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({"id": pa.array([], pa.string())})
-    data_dir = out / "data"
-    atomic_write_table(data_dir / "train-00000-of-00001.parquet", table)
-    ds = datasets.Dataset(table)
-    ds_dir = out / "dataset"
-    tmp = out / ".dataset.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    ds.save_to_disk(str(tmp))
-    shutil.rmtree(ds_dir, ignore_errors=True)
-    os.replace(tmp, ds_dir)
+    atomic_write_table(out / "data" / "train-00000-of-00001.parquet", table)
+    datasets.Dataset(table).save_to_disk(str(out / "dataset"))
     # rejected rows, one file per stage (their columns differ by stage)
-    rej_dir = out / "rejected"
-    shutil.rmtree(rej_dir, ignore_errors=True)
     for step in steps:
         parts = list(step.dir.iter_rejected())
         if parts:
             rej = pa.concat_tables(parts, promote_options="permissive")
             if rej.num_rows:
-                atomic_write_table(rej_dir / f"{step.index:02d}-{step.spec.name}.parquet", rej)
+                atomic_write_table(out / "rejected" / f"{step.index:02d}-{step.spec.name}.parquet", rej)
     context = {
         "recipe": recipe,
         "name": recipe["name"],
@@ -128,11 +169,10 @@ def write_output(out: Path, *, recipe: dict[str, Any], final: StageDir | None, s
         "command": command,
         "seconds": round(seconds, 1),
     }
-    card = out / "README.md"
     # every card, whatever its template: plots beside README.md, a sample, models, citations, YAML metadata
-    atomic_write_bytes(card, decorate_card(render_card(recipe, context), out=out, table=table, context=context).encode())
+    atomic_write_bytes(out / "README.md", decorate_card(render_card(recipe, context), out=out, table=table, context=context).encode())
     atomic_write_bytes(out / "stats.json", json.dumps({k: v for k, v in context.items() if k not in ("recipe",)}, indent=1, default=str).encode())
-    return {"dataset_dir": ds_dir, "rows": table.num_rows, "card": card}
+    return table.num_rows
 
 
 def push_to_hub(out: Path, repo_id: str, *, private: bool = True, token: str | None = None) -> str:

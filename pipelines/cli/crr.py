@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+_FILE = click.Path(exists=True, readable=True, path_type=Path)  # a file, or an output folder of `aligncraft run`
 
 
 @click.command(name="crr")
 @click.option("--judge", "judge_model", required=True, help="Judge model: 'default', a local folder, a hub id, or a server's model name.")
-@click.option("--a", "a_path", type=_FILE, required=True, help="Answers of the model evaluated (the target): instruction/response JSONL.")
+@click.option("--a", "a_path", type=_FILE, required=True, help="Answers of the model evaluated (the target): instruction/response JSONL, parquet, or an `aligncraft run` output folder.")
 @click.option("--b", "b_path", type=_FILE, required=True, help="Answers of the reference (the strong model), same prompts.")
 @click.option("--backend", type=click.Choice(["vllm", "transformers", "openai"]), default=None, help="Judge backend (default: vllm when installed).")
 @click.option("--max-model-len", type=click.IntRange(min=256), default=4096, show_default=True, help="Judge context length (vllm, transformers).")

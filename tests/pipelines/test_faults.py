@@ -156,6 +156,35 @@ def test_full_disk_is_one_error_line_and_earlier_outputs_stay(fs, tmp_path, runn
     assert_accounting(out)
 
 
+def test_disk_full_while_writing_the_output_leaves_the_old_output_whole(tmp_path, runner, monkeypatch):
+    # bug: the output step replaced data/, dataset/, rejected/, README.md and stats.json one
+    # after another, so a full disk at the card left new data beside the old card
+    import errno
+
+    import pipelines.output as output
+
+    recipe = write_recipe(tmp_path / "recipe.yaml", CPU_RECIPE)
+    data = write_inputs(tmp_path / "in.jsonl", 120)
+    out = tmp_path / "out"
+    args = ["run", str(recipe), "--input", str(data), "--out", str(out), "--no-progress", "--workers", "0"]
+    assert cli_run(runner, *args).exit_code == 0
+    before = {k: v for k, v in snapshot(out).items() if not k.startswith("run/")}
+    again = [*args, "--set", "clean.column=instruction", "--limit", "60"]
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(output, "decorate_card", full)
+        assert_one_error_line(cli_run(runner, *again), "No space left on device")
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith("run/")} == before
+    assert not (out / ".output.tmp").exists()
+    assert cli_run(runner, *again).exit_code == 0  # room again: the new output replaces the old whole
+    assert pq.read_table(out / "data" / "train-00000-of-00001.parquet").num_rows == 60
+    assert json.loads((out / "stats.json").read_text())["rows"] == 60 and not (out / "rejected").exists()
+    assert_accounting(out)
+
+
 def test_file_size_limit_is_one_error_line(tmp_path):
     """Without privileges: RLIMIT_FSIZE in a subprocess (SIGXFSZ ignored, so a write past
     the limit fails with EFBIG, as a quota would)."""

@@ -198,3 +198,15 @@ def test_user_ids_must_be_unique_and_present(tmp_path):
     assert Source({"type": "input"}, seed=0, input_path=str(p)).table().column("id").to_pylist() == ["0", "1", "2"]
     with pytest.raises(Exception, match="source.ids must be"):
         Source({"type": "input", "ids": "hash"}, seed=0, input_path=str(p))
+
+
+def test_an_output_folder_is_an_input(tmp_path):
+    # one recipe's output is the next one's --input (and crr's --a/--b): its data/ parquet,
+    # not stats.json read as data
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"instruction": ["q1", "q2"], "response": ["a1", "a2"]}), out / "data" / "train-00000-of-00001.parquet")
+    (out / "stats.json").write_text('{"rows": 2}')
+    (out / "README.md").write_text("card")
+    t = read_input(out)
+    assert t.column_names == ["instruction", "response"] and t.num_rows == 2
