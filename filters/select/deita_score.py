@@ -125,13 +125,30 @@ class DeitaScore(LLMStage):
         }
         self.quality_llm: Any = None
 
-    def load(self) -> None:
-        from synth.backends.llm import default_backend, get_llm
+    def _engine_options(self) -> tuple[str, dict[str, Any]]:
+        from synth.backends.llm import default_backend
 
         backend = self.backend or default_backend()
         engine = dict(self.engine)
         if backend == "vllm" and self.sampling["logprobs"] > _VLLM_DEFAULT_MAX_LOGPROBS:
             engine.setdefault("max_logprobs", self.sampling["logprobs"])
+        return backend, engine
+
+    def engines(self) -> list[tuple[tuple, float]]:
+        """Both scorers' engines (one when the models match), so the executor's memory-share
+        phases see the quality model too."""
+        from synth.backends.llm import engine_key, memory_share
+
+        backend, engine = self._engine_options()
+        if backend == "openai":
+            return []
+        keys = dict.fromkeys(engine_key(backend, m, engine) for m in (self.complexity_model, self.quality_model))
+        return [(k, memory_share(backend, engine)) for k in keys]
+
+    def load(self) -> None:
+        from synth.backends.llm import get_llm
+
+        backend, engine = self._engine_options()
         if self.llm is None:
             self.llm = get_llm(backend, self.complexity_model, **engine)
             self.quality_llm = get_llm(backend, self.quality_model, **engine)  # the same engine when the models match

@@ -256,3 +256,12 @@ def test_smollm2_scores_single_and_multi_turn(backend):
             assert row["deita_score"] == pytest.approx(evol_score(row["complexity_scores"], row["quality_scores"]))
     finally:
         release_all()
+
+
+def test_engines_lists_both_scorers():
+    # bug: engines() reported the complexity model only, so the executor's memory-share
+    # phases never saw the quality model's engine
+    one = DeitaScore(model="/m/a").engines()
+    two = DeitaScore(complexity_model="/m/a", quality_model="/m/b", engine={"memory_share": 0.4}).engines()
+    assert len(one) == 1 and [k[1] for k, _ in two] == ["/m/a", "/m/b"] and [s for _, s in two] == [0.4, 0.4]
+    assert DeitaScore(backend="openai", model="served").engines() == []
