@@ -27,11 +27,19 @@ GENERATED_SCHEMA = pa.schema([("id", pa.string()), ("row_seed", pa.int64())])
 SFT_ALIASES = {"instruction": ("prompt", "question", "query"), "response": ("output", "completion", "answer")}
 
 
+def _is_text_list(typ: pa.DataType) -> bool:
+    return (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and (pa.types.is_string(typ.value_type) or pa.types.is_large_string(typ.value_type))
+
+
 def maybe_sft_columns(table: pa.Table, *, path: str | None = None) -> pa.Table:
     """Give ``instruction``/``response`` columns to common SFT layouts; safe to apply twice.
 
     Renames the first alias present (``output`` -> ``response``, ``prompt`` -> ``instruction``)
-    and, for a ``messages`` column with no instruction, takes the first user and assistant turns.
+    and, for a ``messages`` column with no instruction, takes the first user and assistant turns;
+    MT-Bench's ``turns`` (a list of user turns) gives its first turn as the instruction.
+
+    >>> maybe_sft_columns(pa.table({"turns": [["Hi?", "And then?"], []]})).column("instruction").to_pylist()
+    ['Hi?', None]
     """
     names = table.column_names
     for target, aliases in SFT_ALIASES.items():
@@ -42,6 +50,14 @@ def maybe_sft_columns(table: pa.Table, *, path: str | None = None) -> pa.Table:
                 table = table.rename_columns([target if n == a else n for n in table.column_names])
                 break
     names = table.column_names
+    if "instruction" not in names and "turns" in names and _is_text_list(table.schema.field("turns").type):
+        # MT-Bench and Vicuna question files: {"turns": ["first user turn", ...]}
+        import pyarrow.compute as pc
+
+        turns = table.column("turns")
+        nonempty = pc.if_else(pc.fill_null(pc.greater(pc.list_value_length(turns), 0), False), turns, pa.scalar(None, turns.type))
+        table = table.append_column("instruction", pc.list_element(nonempty, 0).cast(pa.string()))
+        names = table.column_names
     if "messages" in names and ("instruction" not in names or "response" not in names):
         typ = table.schema.field("messages").type
         # fuzzing found: a text or list-of-text `messages` column crashed here (AttributeError)

@@ -35,7 +35,7 @@ def test_recipe_defaults_follow_the_paper(shared_data):
     assert roles == {"model", "strong", "target", "judge"}  # "model": the strong model's other stages
     assert all(st.params["model"] == "default" for _, st in built if st.needs_llm)
     # any seed file with an instruction column, or one mapped to it
-    for path, overrides in ((SEEDS, ()), ("seeds/alpaca_eval_805_example_outputs.json", ()), ("seeds/self_instruct_user_oriented_instructions.jsonl", ()), ("seeds/alpaca_data_random5000.json", ("source.columns={instruction: instruction}",))):
+    for path, overrides in ((SEEDS, ()), ("seeds/alpaca_eval_805_example_outputs.json", ()), ("seeds/self_instruct_user_oriented_instructions.jsonl", ()), ("seeds/mt_bench_question.jsonl", ()), ("seeds/vicuna_bench_question.jsonl", ()), ("seeds/alpaca_data_random5000.json", ("source.columns={instruction: instruction}",))):
         r = load_recipe("codeclm", overrides)
         source = Source(r["source"], seed=0, input_path=str(shared_data / path), limit=3)
         final = validate([(spec, spec.build()) for spec in specs_from_recipe(r)], source.table().schema)[-1]
