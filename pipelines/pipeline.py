@@ -51,6 +51,11 @@ def specs_from_recipe(recipe: dict[str, Any]) -> list[StageSpec]:
             d = dict(llm_defaults)
             backend, model = d.pop("backend", None), d.pop("model", None)
             d.update(d.pop("engine", None) or {})  # llm.engine.<option> and llm.<option> both work
+            if "backend" in params and params["backend"] != backend:
+                # a stage on another backend (an OpenAI-compatible strong model beside a local
+                # vLLM recipe): the recipe's engine options are the other backend's, and its
+                # model name the other backend's too
+                d, model = {}, None
             if "backend" not in params and backend is not None:
                 params["backend"] = backend
             if "model" not in params and model is not None:

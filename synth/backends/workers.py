@@ -27,6 +27,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -55,6 +56,20 @@ def _redirect_output(log_path: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s", force=True)
 
 
+def _exit_now(replies: Any) -> None:
+    """End the worker without vLLM's teardown (7-14 s of garbage collection and native
+    cleanup, measured on CPU): it holds nothing that needs a clean exit, and the OS frees its
+    memory and accelerator at once. Replies already queued are flushed first."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    replies.close()
+    replies.join_thread()
+    os._exit(0)
+
+
 def _worker_main(backend: str, model: str | None, options: dict[str, Any], device: str | None, requests: Any, replies: Any, log_path: str | None) -> None:
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
@@ -76,7 +91,7 @@ def _worker_main(backend: str, model: str | None, options: dict[str, Any], devic
             msg = None
         while msg is not None:
             if msg[0] == "stop":
-                return
+                _exit_now(replies)
             _handle(llm, feeder, pending, msg, replies)
             try:
                 msg = requests.get_nowait()

@@ -47,11 +47,8 @@ def roles_recipe(path: Path, url: str, target: str) -> Path:
 
     r = yaml.safe_load((RECIPES_DIR / "codeclm.yaml").read_text())
     r["stages"] = [s for s in r["stages"] if not (re.fullmatch(r"r\d+_\w+", s["name"]) and int(s["name"][1:].split("_")[0]) > DEPTH)]
-    # The recipe's `llm: {backend: vllm, max_model_len: 2048}` cannot stay: specs_from_recipe
-    # merges its engine options into every LLM stage, the openai ones too, and OpenAILLM
-    # rejects max_model_len (see test_recipe_llm_options_stay_off_a_server_stage). Each stage
-    # names its own backend, model and engine instead.
-    r["llm"] = {}
+    # the recipe's `llm: {backend: vllm, max_model_len: 2048}` stays: its options reach the
+    # vLLM stages only (see test_recipe_llm_options_stay_off_a_server_stage)
     for s in r["stages"]:
         if s["stage"] == "codeclm_respond" and s["role"] == "target":
             # the tiny model has 1024 positions; 12 greedy tokens of gibberish
@@ -109,11 +106,10 @@ def test_scripted_replies_parse_with_the_stage_parsers():
     assert kind(judge_chat("q", "a", "b")) == "judge" and kind(improve_chat("a", "b")) == "improve"
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="bug: pipelines/pipeline.py specs_from_recipe merges the recipe's llm: engine options (vLLM's max_model_len) into a stage that names backend: openai")
 def test_recipe_llm_options_stay_off_a_server_stage():
-    """Pins a bug: the recipe's comment says each role can be its own backend, but
-    ``--set encode.backend=openai`` on the codeclm recipe makes an engine OpenAILLM rejects
-    (``unexpected keyword argument 'max_model_len'``), at load, as a StageError."""
+    """Bug: the recipe's ``llm:`` options (vLLM's ``max_model_len``) were merged into a stage
+    that names ``backend: openai``, which OpenAILLM rejects at load
+    (``unexpected keyword argument 'max_model_len'``)."""
     from pipelines.pipeline import specs_from_recipe
     from pipelines.recipe import load_recipe
     from synth.backends.llm import load_backend

@@ -59,9 +59,10 @@ def test_mistyped_column_is_a_schema_error(tmp_path, prompts):
 
 
 def test_llm_pipeline_fails_validation_before_loading_any_model(tmp_path, prompts):
-    """The respond stage needs `instruction`; the file has only `prompt`: fail fast, no vllm import."""
+    """The respond stage needs `instruction` (or an alias: prompt, question, turns, ...); the
+    file has only `body`: fail fast, no vllm import."""
     p = tmp_path / "p.jsonl"
-    p.write_text(json.dumps({"prompt": "hi"}) + "\n")
+    p.write_text(json.dumps({"body": "hi"}) + "\n")
     code = (
         "import sys\nfrom pipelines.run import run_recipe\nfrom pipelines.errors import SchemaError\n"
         f"try:\n    run_recipe('sft-answer', input_path={str(p)!r}, out_dir={str(tmp_path / 'o')!r}, progress=False)\n"
