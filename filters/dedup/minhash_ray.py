@@ -14,18 +14,23 @@ The same maths as :class:`filters.dedup.minhash.MinHashDedup` (signatures from
 3. **candidates verified**: two hash shuffles join each distinct pair with the signature of
    ``i`` (grouped by ``i % P``) and then of ``j`` (by ``j % P``); pairs whose estimated
    Jaccard is ``>= threshold`` become edges;
-4. **connected components on the driver** from the edge list (16 bytes + two ids per edge:
-   it grows with the duplicates, not the corpus), then one keeper per component with
-   :func:`~filters.dedup.lsh.cluster_keepers`.
+4. **connected components**: on the driver from the edge list (scipy) when it has at most
+   ``driver_edges_max`` edges; otherwise as a distributed job, alternating the large-star
+   and small-star rounds of Kiveris et al. (2014, "Connected Components in MapReduce and
+   Beyond", O(log^2 n) rounds; each round one groupby of the edges by node) until every
+   component is a star around its lowest row, the min label. Then one keeper per component
+   with :func:`~filters.dedup.lsh.cluster_keepers`, on the driver or in a groupby by label.
 
 Memory per node grows with its share of the signatures and band records (1/P of them), never
-with the text. The driver holds the verified edges; a corpus whose near-duplicate graph does
-not fit one machine's memory (hundreds of millions of edges) needs label-propagation rounds
-instead, which this module does not do.
+with the text. On the driver path the driver holds the verified edges (16 bytes + two ids
+per edge: it grows with the duplicates, not the corpus); on the distributed path it holds
+only the result, one row per duplicate.
 
 The result equals the local stage's on the same rows in the same order: the same
 signatures, the same candidate pairs, the same verification rule and the same keepers (the
 local stage skips pairs already in one component, which never changes the components).
+Shuffles use Ray Data's pull-based sort shuffle (tasks only): the hash shuffle's aggregator
+actors cost ~10 s per job on a 2-CPU local cluster and ran out of memory on a busy box.
 """
 from __future__ import annotations
 
@@ -38,15 +43,21 @@ import pyarrow.compute as pc
 from filters.dedup.lsh import _WINDOW, band_keys, cluster_keepers
 from filters.dedup.signatures import minhash_signatures, shingle_hashes
 
-__all__ = ["ROW", "bucket_pairs", "components_keepers", "ray_duplicates"]
+__all__ = ["DRIVER_EDGES_MAX", "ROW", "bucket_pairs", "components_keepers", "driver_keepers", "large_star", "ray_duplicates", "ray_edges", "ray_keepers", "small_star", "star_labels"]
 
 ROW = "__row"  # the global row index (position in the concatenated input)
+# verified edges resolved on the driver up to this many: ~40 bytes each with ids and scores
+DRIVER_EDGES_MAX = 5_000_000
 
 # one schema for everything the verification shuffles carry: signature records (kind 0)
 # and pair records (kind 1) travel in the same groups
 _REC = pa.schema([("part", pa.int64()), ("kind", pa.int8()), ("node", pa.int64()), ("other", pa.int64()),
                   ("sig", pa.binary()), ("id", pa.string()), ("score", pa.float64()),
                   ("sig_o", pa.binary()), ("id_o", pa.string()), ("score_o", pa.float64())])
+# the label join: label records (id null) and attribute records (label null) of a node
+_NODE = pa.schema([("part", pa.int64()), ("node", pa.int64()), ("label", pa.int64()), ("id", pa.string()), ("score", pa.float64())])
+_DUPS = pa.schema([("row", pa.int64()), ("keeper_row", pa.int64()), ("keeper_id", pa.string())])
+_EMPTY = np.zeros(0, np.int64)
 
 
 def bucket_pairs(keys: np.ndarray, rows: np.ndarray, *, window: int = _WINDOW) -> np.ndarray:
@@ -70,9 +81,10 @@ def bucket_pairs(keys: np.ndarray, rows: np.ndarray, *, window: int = _WINDOW) -
     return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
 
 
-def components_keepers(i: np.ndarray, j: np.ndarray, scores: dict[int, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(dup_rows, keeper_rows)`` from verified edges: every row of a component except the
-    one it keeps (lowest row, or highest score with ties to the lowest row).
+def components_keepers(i: np.ndarray, j: np.ndarray, scores: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(dup_rows, keeper_rows)`` from verified edges ``i[k] -- j[k]``: every row of a
+    component except the one it keeps (lowest row, or highest score with ties to the lowest
+    row). ``scores`` is ``(score of i[k], score of j[k])``; NaN counts lowest.
 
     Examples
     --------
@@ -84,16 +96,107 @@ def components_keepers(i: np.ndarray, j: np.ndarray, scores: dict[int, float] | 
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    nodes = np.unique(np.concatenate([i, j]))  # ascending: compressed order = row order
+    nodes, first = np.unique(np.concatenate([i, j]), return_index=True)  # ascending: row order
     if len(nodes) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return _EMPTY, _EMPTY
     u, v = np.searchsorted(nodes, i), np.searchsorted(nodes, j)
     graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(len(nodes), len(nodes)))
     _, labels = connected_components(graph, directed=False)
-    s = None if scores is None else np.array([scores.get(int(x), np.nan) for x in nodes], np.float64)
+    s = None if scores is None else np.concatenate(scores).astype(np.float64)[first]
     keeper = cluster_keepers(labels.astype(np.int64), s)
     dup = keeper != np.arange(len(nodes))
     return nodes[dup], nodes[keeper[dup]]
+
+
+# -- connected components by label propagation (pure steps; the Ray job maps them) -------
+def _sorted_unique(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs ``(a, b)`` with ``a != b``, sorted by ``a`` then ``b``."""
+    keep = a != b
+    a, b = a[keep], b[keep]
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    new = np.ones(len(a), bool)
+    new[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[new], b[new]
+
+
+def _groups(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``a`` sorted: group start positions, group sizes and each element's group."""
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]]) if len(a) else _EMPTY
+    sizes = np.diff(np.r_[starts, len(a)])
+    return starts, sizes, np.repeat(np.arange(len(starts)), sizes)
+
+
+def large_star(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One large-star step over directed records ``u -> v`` holding *every* neighbour of each
+    ``u`` present: each node links its larger neighbours to the minimum of its closed
+    neighbourhood. Returns the new edges ``(lo, hi)`` (``lo < hi``) and the nodes that break
+    the star condition (a smaller neighbour and degree >= 2).
+
+    When no node breaks it, every component is a star around its minimum (a node with a
+    smaller neighbour is a leaf; so that neighbour has none: the centre) and the output
+    edges equal the input ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> u, v = np.array([1, 2, 2, 3]), np.array([2, 1, 3, 2])  # the path 1 - 2 - 3
+    >>> lo, hi, bad = large_star(u, v)
+    >>> sorted(zip(lo.tolist(), hi.tolist())), bad.tolist()
+    ([(1, 2), (1, 3)], [2])
+    """
+    u, v = _sorted_unique(u, v)
+    starts, sizes, grp = _groups(u)
+    nodes, smallest = u[starts], v[starts]  # sorted by (u, v): a group's first v is its least
+    m = np.minimum(nodes, smallest)
+    bad = nodes[(smallest < nodes) & (sizes >= 2)]
+    up = v > u
+    return m[grp][up], v[up], bad
+
+
+def small_star(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One small-star step over edges ``lo < hi`` holding every smaller neighbour of each
+    ``hi`` present: each node and its smaller neighbours are linked to the least of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, b = small_star(np.array([1, 2]), np.array([3, 3]))  # 3 has smaller neighbours 1, 2
+    >>> sorted(zip(a.tolist(), b.tolist()))
+    [(1, 2), (1, 3)]
+    """
+    u, w = _sorted_unique(hi, lo)
+    starts, _, grp = _groups(u)
+    m = w[starts]
+    other = w != m[grp]
+    return np.concatenate([m[grp][other], m]), np.concatenate([w[other], u[starts]])
+
+
+def star_labels(i: np.ndarray, j: np.ndarray, *, max_rounds: int = 1000) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(nodes, labels, rounds)``: each node of the edges ``i -- j`` labelled with the least
+    node of its component, by the same large-star / small-star rounds as the Ray job (in
+    one process; the reference the distributed path is checked against).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n, lab, _ = star_labels(np.array([5, 1, 8, 2]), np.array([9, 2, 9, 7]))
+    >>> dict(zip(n.tolist(), lab.tolist()))
+    {1: 1, 2: 1, 5: 5, 7: 1, 8: 5, 9: 5}
+    """
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    for rounds in range(1, max_rounds + 1):
+        lo, hi, bad = large_star(np.concatenate([lo, hi]), np.concatenate([hi, lo]))
+        if len(bad) == 0:
+            break
+        lo, hi = small_star(lo, hi)
+    else:
+        msg = f"star_labels: no convergence in {max_rounds} rounds"
+        raise RuntimeError(msg)
+    nodes = np.unique(np.concatenate([lo, hi]))
+    labels = nodes.copy()
+    labels[np.searchsorted(nodes, hi)] = lo
+    return nodes, labels, rounds
 
 
 # -- map and group functions (module level: Ray sends them by reference) ------------------
@@ -184,38 +287,203 @@ def _verify(batch: pa.Table, *, num_perm: int, threshold: float) -> pa.Table:
                      "score_i": e.column("score_o"), "score_j": e.column("score")})
 
 
+# -- label propagation as Ray groupbys ----------------------------------------------------
+def _directed(batch: pa.Table, *, partitions: int, lo: str = "lo", hi: str = "hi") -> pa.Table:
+    """Edges as records ``u -> v`` in both directions, keyed on ``u`` (large-star's input)."""
+    a, b = batch.column(lo).to_numpy(), batch.column(hi).to_numpy()
+    keep = a != b  # drops the marker rows of the previous round
+    u, v = np.concatenate([a[keep], b[keep]]), np.concatenate([b[keep], a[keep]])
+    return pa.table({"part": pa.array(u % partitions, pa.int64()), "u": pa.array(u, pa.int64()), "v": pa.array(v, pa.int64())})
+
+
+def _large_group(group: pa.Table) -> pa.Table:
+    lo, hi, bad = large_star(group.column("u").to_numpy(), group.column("v").to_numpy())
+    # a node that breaks the star condition leaves a marker row (lo == hi, bad = 1)
+    flags = np.r_[np.zeros(len(lo), np.int64), np.ones(len(bad), np.int64)]
+    return pa.table({"lo": pa.array(np.r_[lo, bad], pa.int64()), "hi": pa.array(np.r_[hi, bad], pa.int64()), "bad": pa.array(flags)})
+
+
+def _by_hi(batch: pa.Table, *, partitions: int) -> pa.Table:
+    """Edges keyed on their larger end (small-star's input), markers dropped."""
+    lo, hi = batch.column("lo").to_numpy(), batch.column("hi").to_numpy()
+    keep = lo != hi
+    return pa.table({"part": pa.array(hi[keep] % partitions, pa.int64()), "lo": pa.array(lo[keep], pa.int64()), "hi": pa.array(hi[keep], pa.int64())})
+
+
+def _small_group(group: pa.Table) -> pa.Table:
+    lo, hi = small_star(group.column("lo").to_numpy(), group.column("hi").to_numpy())
+    return pa.table({"lo": pa.array(lo, pa.int64()), "hi": pa.array(hi, pa.int64())})
+
+
+def _count_bad(batch: pa.Table) -> pa.Table:
+    return pa.table({"bad": pa.array([int(pc.sum(batch.column("bad")).as_py() or 0)], pa.int64())})
+
+
+def _label_records(batch: pa.Table, *, partitions: int) -> pa.Table:
+    """Star edges (centre, leaf) -> ``(node, label)`` for both ends, keyed on the node."""
+    lo, hi = batch.column("lo").to_numpy(), batch.column("hi").to_numpy()
+    keep = lo != hi
+    node, label = np.concatenate([hi[keep], lo[keep]]), np.concatenate([lo[keep], lo[keep]])
+    n = len(node)
+    return pa.table({"part": pa.array(node % partitions, pa.int64()), "node": pa.array(node, pa.int64()), "label": pa.array(label, pa.int64()),
+                     "id": pa.nulls(n, pa.string()), "score": pa.nulls(n, pa.float64())}, schema=_NODE)
+
+
+def _attr_records(batch: pa.Table, *, partitions: int) -> pa.Table:
+    """Verified edges -> ``(node, id, score)`` of both ends, keyed on the node."""
+    node = np.concatenate([batch.column("i").to_numpy(), batch.column("j").to_numpy()])
+    ids = pa.chunked_array(batch.column("id_i").chunks + batch.column("id_j").chunks, pa.string())
+    score = pa.chunked_array(batch.column("score_i").chunks + batch.column("score_j").chunks, pa.float64())
+    return pa.table({"part": pa.array(node % partitions, pa.int64()), "node": pa.array(node, pa.int64()), "label": pa.nulls(len(node), pa.int64()),
+                     "id": ids, "score": score}, schema=_NODE)
+
+
+def _node_group(group: pa.Table, *, partitions: int) -> pa.Table:
+    """One partition of nodes: each node's label joined with its id and score, re-keyed on the label."""
+    is_label = pc.is_valid(group.column("label"))
+    labels, attrs = group.filter(is_label), group.filter(pc.invert(is_label))
+    ln, ll = labels.column("node").to_numpy(), labels.column("label").to_numpy()
+    order = np.lexsort((ll, ln))
+    ln, ll = ln[order], ll[order]
+    first = np.r_[True, ln[1:] != ln[:-1]] if len(ln) else np.zeros(0, bool)
+    nodes, label = ln[first], ll[first]  # one label per node (a centre repeats its own)
+    an = attrs.column("node").to_numpy()
+    a_nodes, a_first = np.unique(an, return_index=True)
+    if not np.array_equal(a_nodes, nodes):
+        msg = f"label propagation lost nodes: {len(a_nodes)} nodes in the edges, {len(nodes)} labelled"
+        raise RuntimeError(msg)
+    at = pa.array(a_first)
+    return pa.table({"part": pa.array(label % partitions, pa.int64()), "node": pa.array(nodes, pa.int64()), "label": pa.array(label, pa.int64()),
+                     "id": attrs.column("id").take(at), "score": attrs.column("score").take(at)}, schema=_NODE)
+
+
+def _keeper_group(group: pa.Table, *, by_score: bool) -> pa.Table:
+    """Whole components (all nodes of a label): every node but the keeper, with the keeper."""
+    node, label = group.column("node").to_numpy(), group.column("label").to_numpy()
+    order = np.lexsort((node, label))  # row order within a label: ties go to the lowest row
+    group, node, label = group.take(pa.array(order)), node[order], label[order]
+    scores = group.column("score").to_numpy(zero_copy_only=False).astype(np.float64) if by_score else None
+    keeper = cluster_keepers(label, scores)
+    dup = np.flatnonzero(keeper != np.arange(len(node)))
+    return pa.table({"row": pa.array(node[dup], pa.int64()), "keeper_row": pa.array(node[keeper[dup]], pa.int64()),
+                     "keeper_id": group.column("id").take(pa.array(keeper[dup]))}, schema=_DUPS)
+
+
+def _sum(ds: Any, column: str) -> int:
+    """Sum of an integer column without pulling the column to the driver (one value per block)."""
+    return sum(int(b.column(column)[0].as_py()) for b in ds.map_batches(_count_bad, batch_format="pyarrow", batch_size=None).iter_batches(batch_format="pyarrow", batch_size=None) if b.num_rows)
+
+
+def _collect(ds: Any, schema: pa.Schema) -> pa.Table:
+    parts = [b for b in ds.iter_batches(batch_format="pyarrow", batch_size=None) if b.num_rows]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+# -- the job ------------------------------------------------------------------------------
+class _SortShuffle:
+    """Ray Data's pull-based sort shuffle for one job (tasks only, no aggregator actors)."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ctx = ds.context
+
+    def __enter__(self) -> None:
+        from ray.data.context import ShuffleStrategy
+
+        self.old = self.ctx.shuffle_strategy
+        self.ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+
+    def __exit__(self, *exc: object) -> None:
+        self.ctx.shuffle_strategy = self.old
+
+
+def ray_edges(ds: Any, *, columns: list[str], shingle: str, ngram: int, num_perm: int, seed: int, bands: int, rows: int,
+              threshold: float, keep: str = "first", window: int = _WINDOW, partitions: int = 2) -> Any:
+    """The verified near-duplicate edges of ``ds``'s rows, a materialized Ray dataset with
+    columns ``i < j`` (rows), ``id_i``, ``id_j``, ``score_i``, ``score_j`` (steps 1-3)."""
+    with _SortShuffle(ds):
+        sigs = ds.map_batches(_signatures, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
+                              fn_kwargs={"columns": columns, "shingle": shingle, "ngram": ngram, "num_perm": num_perm, "seed": seed, "keep": keep}).materialize()
+        cand = (sigs.map_batches(_band_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"bands": bands, "rows": rows, "num_perm": num_perm, "partitions": partitions})
+                .groupby("part", num_partitions=partitions).map_groups(_bucket_group, batch_format="pyarrow", fn_kwargs={"window": window}))
+        recs = sigs.map_batches(_sig_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
+        step1 = recs.union(cand.map_batches(_pair_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})) \
+            .groupby("part", num_partitions=partitions).map_groups(_attach, batch_format="pyarrow", fn_kwargs={"partitions": partitions, "flip": False})
+        step2 = recs.union(step1).groupby("part", num_partitions=partitions).map_groups(_attach, batch_format="pyarrow", fn_kwargs={"partitions": partitions, "flip": True})
+        return step2.map_batches(_verify, batch_format="pyarrow", batch_size=None, fn_kwargs={"num_perm": num_perm, "threshold": threshold}).materialize()
+
+
+def driver_keepers(edges: Any, *, keep: str = "first") -> pa.Table:
+    """Step 4 on the driver: the edge list pulled here, components by scipy."""
+    e = _collect(edges, pa.schema([("i", pa.int64()), ("j", pa.int64()), ("id_i", pa.string()), ("id_j", pa.string()), ("score_i", pa.float64()), ("score_j", pa.float64())]))
+    if e.num_rows == 0:
+        return _DUPS.empty_table()
+    i, j = e.column("i").to_numpy(), e.column("j").to_numpy()
+    scores = None
+    if keep != "first":
+        scores = (e.column("score_i").to_numpy(zero_copy_only=False), e.column("score_j").to_numpy(zero_copy_only=False))
+    dup, keeper = components_keepers(i, j, scores)
+    nodes, first = np.unique(np.concatenate([i, j]), return_index=True)
+    ids = pa.chunked_array(e.column("id_i").chunks + e.column("id_j").chunks, pa.string())
+    keeper_id = ids.take(pa.array(first[np.searchsorted(nodes, keeper)]))
+    return pa.table({"row": pa.array(dup, pa.int64()), "keeper_row": pa.array(keeper, pa.int64()), "keeper_id": keeper_id}, schema=_DUPS)
+
+
+def ray_keepers(edges: Any, *, keep: str = "first", partitions: int = 2, max_rounds: int = 100) -> tuple[pa.Table, int]:
+    """Step 4 as a distributed job: ``(duplicates, rounds)``; the driver sees one count per
+    block per round and the result, never the edges.
+
+    Each round is a large-star groupby (by node, both directions of every edge), which also
+    counts the nodes breaking the star condition; while any do, a small-star groupby (by the
+    larger end) follows. Then one groupby by node joins labels with ids and scores, and one
+    by label picks each component's keeper.
+    """
+    with _SortShuffle(edges):
+        cur = edges.map_batches(_directed, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions, "lo": "i", "hi": "j"})
+        for rounds in range(1, max_rounds + 1):
+            stars = cur.groupby("part", num_partitions=partitions).map_groups(_large_group, batch_format="pyarrow").materialize()
+            if _sum(stars, "bad") == 0:
+                break
+            cur = (stars.map_batches(_by_hi, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
+                   .groupby("part", num_partitions=partitions).map_groups(_small_group, batch_format="pyarrow")
+                   .map_batches(_directed, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions}))
+        else:
+            msg = f"ray_keepers: label propagation did not converge in {max_rounds} rounds"
+            raise RuntimeError(msg)
+        labels = stars.map_batches(_label_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
+        attrs = edges.map_batches(_attr_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
+        nodes = labels.union(attrs).groupby("part", num_partitions=partitions).map_groups(_node_group, batch_format="pyarrow", fn_kwargs={"partitions": partitions})
+        dups = nodes.groupby("part", num_partitions=partitions).map_groups(_keeper_group, batch_format="pyarrow", fn_kwargs={"by_score": keep != "first"})
+        return _collect(dups, _DUPS), rounds
+
+
 def ray_duplicates(ds: Any, *, columns: list[str], shingle: str, ngram: int, num_perm: int, seed: int, bands: int, rows: int,
-                   threshold: float, keep: str = "first", window: int = _WINDOW, partitions: int | None = None) -> pa.Table:
+                   threshold: float, keep: str = "first", window: int = _WINDOW, partitions: int | None = None,
+                   driver_edges_max: int = DRIVER_EDGES_MAX) -> pa.Table:
     """Near-duplicates of the rows of a Ray dataset: ``{row, keeper_row, keeper_id}``, one
-    row per duplicate (rows kept for their cluster, and rows without duplicates, are absent).
+    row per duplicate, sorted by row (rows kept for their cluster, and rows without
+    duplicates, are absent).
 
     ``ds`` holds the text ``columns``, ``id``, the ``keep`` column unless ``"first"``, and
     :data:`ROW`, the row's position in the input (keepers are chosen by it). ``partitions``
     (default: the cluster's CPUs, at least 2) is the number of shuffle partitions: memory per
-    partition is about 1/``partitions`` of the signatures and band records.
+    partition is about 1/``partitions`` of the signatures and band records. Components are
+    resolved on the driver when there are at most ``driver_edges_max`` verified edges, by
+    distributed label propagation (:func:`ray_keepers`) otherwise; both give the same result.
     """
+    import logging
+
     import ray
 
     if partitions is None:
         partitions = max(2, int(ray.cluster_resources().get("CPU", 2)))
-    sigs = ds.map_batches(_signatures, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
-                          fn_kwargs={"columns": columns, "shingle": shingle, "ngram": ngram, "num_perm": num_perm, "seed": seed, "keep": keep}).materialize()
-    cand = (sigs.map_batches(_band_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"bands": bands, "rows": rows, "num_perm": num_perm, "partitions": partitions})
-            .groupby("part", num_partitions=partitions).map_groups(_bucket_group, batch_format="pyarrow", fn_kwargs={"window": window}))
-    recs = sigs.map_batches(_sig_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})
-    step1 = recs.union(cand.map_batches(_pair_records, batch_format="pyarrow", batch_size=None, fn_kwargs={"partitions": partitions})) \
-        .groupby("part", num_partitions=partitions).map_groups(_attach, batch_format="pyarrow", fn_kwargs={"partitions": partitions, "flip": False})
-    step2 = recs.union(step1).groupby("part", num_partitions=partitions).map_groups(_attach, batch_format="pyarrow", fn_kwargs={"partitions": partitions, "flip": True})
-    edges = step2.map_batches(_verify, batch_format="pyarrow", batch_size=None, fn_kwargs={"num_perm": num_perm, "threshold": threshold})
-    parts = [b for b in edges.iter_batches(batch_format="pyarrow", batch_size=None) if b.num_rows]
-    if not parts:
-        return pa.table({"row": pa.array([], pa.int64()), "keeper_row": pa.array([], pa.int64()), "keeper_id": pa.array([], pa.string())})
-    e = pa.concat_tables(parts)
-    i, j = e.column("i").to_numpy(), e.column("j").to_numpy()
-    ids = dict(zip(np.concatenate([i, j]).tolist(), pa.chunked_array(e.column("id_i").chunks + e.column("id_j").chunks).to_pylist()))
-    scores = None
-    if keep != "first":
-        sc = np.concatenate([e.column("score_i").to_numpy(zero_copy_only=False), e.column("score_j").to_numpy(zero_copy_only=False)])
-        scores = dict(zip(np.concatenate([i, j]).tolist(), sc.tolist()))
-    dup, keeper = components_keepers(i, j, scores)
-    return pa.table({"row": pa.array(dup, pa.int64()), "keeper_row": pa.array(keeper, pa.int64()), "keeper_id": pa.array([ids[int(k)] for k in keeper], pa.string())})
+    edges = ray_edges(ds, columns=columns, shingle=shingle, ngram=ngram, num_perm=num_perm, seed=seed, bands=bands, rows=rows,
+                      threshold=threshold, keep=keep, window=window, partitions=partitions)
+    n = edges.count()
+    log = logging.getLogger("aligncraft")
+    if n <= driver_edges_max:
+        dups = driver_keepers(edges, keep=keep)
+        log.info("minhash (ray): %d verified edges, components on the driver", n)
+    else:
+        dups, rounds = ray_keepers(edges, keep=keep, partitions=partitions)
+        log.info("minhash (ray): %d verified edges > driver_edges_max=%d: label propagation in %d rounds", n, driver_edges_max, rounds)
+    return dups.sort_by("row")

@@ -14,7 +14,6 @@ import yaml
 from pipelines.run import run_recipe
 from tests.accounting import assert_accounting
 
-ray = pytest.importorskip("ray", reason="ray is not installed: pip install -e '.[ray]'")
 pytestmark = pytest.mark.slow
 
 CPU_RECIPE = {
@@ -30,13 +29,6 @@ CPU_RECIPE = {
         {"name": "shape", "stage": "select_columns", "drop": ["input"]},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=150 * 1024**2, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
 
 
 def final(out: Path):
@@ -63,7 +55,7 @@ def rejected(out: Path):
 
 
 @pytest.fixture(scope="module")
-def cpu_runs(cluster, tmp_path_factory, shared_data):
+def cpu_runs(ray_cluster, tmp_path_factory, shared_data):
     d = tmp_path_factory.mktemp("ray_cpu")
     recipe = d / "recipe.yaml"
     recipe.write_text(yaml.safe_dump(CPU_RECIPE))
@@ -105,16 +97,16 @@ def test_rerun_after_lost_shards_resumes_to_the_same_output(cpu_runs):
 
 
 @pytest.mark.model
-def test_llm_recipe_matches_local_ids_and_accounting(cluster, tmp_path, tiny_model_dir):
+def test_llm_recipe_matches_local_ids_and_accounting(ray_cluster, tmp_path, tiny_model_dir):
     pytest.importorskip("vllm")
+    # one LLM stage: each LLM stage is an actor loading its own engine (~20-60 s on the shared box)
     recipe = {
         "description": "LLM recipe for the Ray executor test", "seed": 0, "batch_size": 4,
         "llm": {"backend": "vllm", "model": str(tiny_model_dir), "max_model_len": 256},
         "source": {"type": "generate", "num_rows": 8},
         "stages": [
             {"name": "generate", "stage": "magpie_instructions", "max_tokens": 6},
-            {"name": "respond", "stage": "respond", "sampling": {"max_tokens": 6}},
-            {"name": "lengths", "stage": "text_lengths", "columns": ["instruction", "response"]},
+            {"name": "lengths", "stage": "text_lengths", "columns": ["instruction"]},
         ],
     }
     path = tmp_path / "llm.yaml"
