@@ -96,9 +96,12 @@ def test_magpie_prefs_writes_trl_pairs(tmp_path):
     assert {"pairs"} <= {s["name"] for s in manifest["stages"]}
 
 
-def test_magpie_resume_after_sigkill(tmp_path):
+def test_magpie_resume_after_sigkill(tmp_path, tiny_model_dir):
+    # the mechanics of a kill and a resume, so the tiny random model (SmolLM2 took ~4 min
+    # here, mostly its structured tags); real Magpie behaviour is the tests above
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pipelines.cli.main", "run", "magpie-sft", "--out", str(out), "--no-progress", "--set", "source.num_rows=8", "--set", "batch_size=4", "--set", "generate.max_tokens=48", "--set", "respond.sampling={max_tokens: 48}"]
+    cmd = [sys.executable, "-m", "pipelines.cli.main", "run", "magpie-sft", "--out", str(out), "--no-progress", "--set", "source.num_rows=8", "--set", "batch_size=4",
+           "--set", f"llm.model={tiny_model_dir}", "--set", "llm.max_model_len=1024", "--set", "generate.max_tokens=24", "--set", "respond.sampling={max_tokens: 24}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and not list((out / "run" / "stages").glob("01-respond-*/stats/*.json")):
