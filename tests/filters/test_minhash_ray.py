@@ -21,6 +21,15 @@ from filters.dedup.minhash_ray import (
 )
 
 
+def test_doctests():
+    import doctest
+
+    import filters.dedup.minhash_ray as mod
+
+    res = doctest.testmod(mod)
+    assert res.attempted >= 5 and res.failed == 0
+
+
 def test_bucket_pairs_equal_candidate_pairs_per_band():
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 6, 200).astype(np.uint64)
