@@ -30,8 +30,8 @@ instructions + edited copies; every run's Ray result equalled the local one):
         local 60k docs/s (3.4 s), Ray 11.7k docs/s (15-19 s), label propagation 11.4k docs/s
         (17.5 s): **ratio 0.197 (0.176..0.218)**, ratio_lp 0.191. Driver peak: local 147-238
         MB, Ray 6-9 MB (memory_ratio 0.042), label propagation 5-17 MB (0.054).
-    On one 2-CPU box Ray only adds work: four shuffles of 22 band records and two signature
-    copies per row, task and object-store overhead (~2.5 s fixed); the local stage is one
+    On one 2-CPU box Ray only adds work: three shuffles (22 band records per row, then two
+    signature joins), task and object-store overhead (~2.5 s fixed); the local stage is one
     vectorised pass. The ratio grows with the corpus (0.10 -> 0.20) and the driver's memory
     stays flat while the local stage's grows with the rows: that, and more machines, is the
     point. Label propagation costs 1-2 s more here (3 large-star rounds + 2 small-star, the
