@@ -20,8 +20,9 @@
 
 Limits: a generic global stage's declared columns must fit one worker's memory (the text
 columns too, when the stage needs text, as ``deita_select`` without an embedding column does);
-the driver holds one int64 row index per kept row of a global stage (8 MB per million rows) and
-MinHash's verified edge list. The run directory (``--out``) must be on a filesystem every node
+the driver holds one int64 row index per kept row of a global stage (8 MB per million rows),
+MinHash's duplicates (one row each) and its verified edge list up to ``driver_edges_max`` edges
+(past that, components are resolved by distributed label propagation). The run directory (``--out``) must be on a filesystem every node
 sees (NFS, a mounted bucket) when the cluster has several machines.
 """
 from __future__ import annotations
@@ -277,10 +278,18 @@ class RayExecutor:
     address
         ``None`` starts a local Ray instance (or uses the one this process already runs);
         ``"auto"`` or ``HOST:PORT`` joins a running cluster.
+    driver_edges_max
+        MinHash's verified edges resolved on the driver up to this many, by distributed label
+        propagation past it (default: ``$ALIGNCRAFT_RAY_DRIVER_EDGES_MAX``, else
+        :data:`filters.dedup.minhash_ray.DRIVER_EDGES_MAX`, 5 million).
     """
 
-    def __init__(self, steps: list[Step], *, batch_size: int, address: str | None = None, progress: bool = True, on_stage_done: Callable[[Step], None] | None = None, **_: Any) -> None:
+    def __init__(self, steps: list[Step], *, batch_size: int, address: str | None = None, progress: bool = True, on_stage_done: Callable[[Step], None] | None = None,
+                 driver_edges_max: int | None = None, **_: Any) -> None:
         self.steps, self.batch_size, self.address = steps, batch_size, address
+        if driver_edges_max is None and os.environ.get("ALIGNCRAFT_RAY_DRIVER_EDGES_MAX"):
+            driver_edges_max = int(os.environ["ALIGNCRAFT_RAY_DRIVER_EDGES_MAX"])
+        self.driver_edges_max = driver_edges_max
         self.progress, self.on_stage_done = progress, on_stage_done
 
     def _init(self) -> bool:
@@ -404,7 +413,7 @@ class RayExecutor:
         import ray
         import ray.data
 
-        from filters.dedup.minhash_ray import ray_duplicates
+        from filters.dedup.minhash_ray import DRIVER_EDGES_MAX, ray_duplicates
         from pipelines.stage import RAW, REASON
 
         st = step.stage
@@ -414,7 +423,8 @@ class RayExecutor:
         ds = ray.data.from_arrow_refs([_read_projected.remote(inputs, k, offsets, columns) for k in range(len(inputs.shards))])
         try:
             dups = ray_duplicates(ds, columns=st.columns, shingle=p["shingle"], ngram=p["ngram"], num_perm=p["num_perm"], seed=p["seed"],
-                                  bands=p["bands"], rows=p["rows"], threshold=p["threshold"], keep=p["keep"])
+                                  bands=p["bands"], rows=p["rows"], threshold=p["threshold"], keep=p["keep"],
+                                  driver_edges_max=DRIVER_EDGES_MAX if self.driver_edges_max is None else self.driver_edges_max)
         except AligncraftError:
             raise
         except Exception as exc:
