@@ -199,6 +199,7 @@ class Feeder:
         self.running: dict[str, tuple[Call, int, int]] = {}
         self.kv_tokens = 0
         cache = self.engine.vllm_config.cache_config
+        self.block = int(cache.block_size or 1)
         self.kv_capacity = int((cache.num_gpu_blocks or 0) * cache.block_size) or 1 << 62
         self._ids = itertools.count()
         self.last_progress = time.monotonic()
@@ -242,15 +243,22 @@ class Feeder:
                     break
                 if new_tokens + need + len(self.running) > self.token_budget:
                     break
-                if self.kv_tokens + (len(ids) + int(params.max_tokens or 16)) * n > self.kv_capacity:
+                if self.kv_tokens + self._kv_cost(len(ids), params, n) > self.kv_capacity:
                     break
             self.waiting.popleft()
             rid = str(next(self._ids))
             self.engine.add_request(rid, {"prompt_token_ids": ids}, params)
-            cost = (len(ids) + int(params.max_tokens or 16)) * n
+            cost = self._kv_cost(len(ids), params, n)
             self.running[rid] = (call, i, cost)
             self.kv_tokens += cost
             new_tokens += need
+
+    def _kv_cost(self, prompt: int, params: Any, n: int) -> int:
+        """KV tokens a request can hold at its longest, in whole blocks (vLLM allocates blocks:
+        128 tokens on CPU). Counting raw tokens let 400 judge prompts of ~720 tokens overfill
+        the cache; the engine then preempted a seeded request and failed with "CPU Generator
+        does not use offset"."""
+        return -(-(prompt + int(params.max_tokens or 16)) // self.block) * self.block * n
 
     def step(self) -> None:
         """Admit what fits, run one engine step, hand finished outputs to their calls."""
