@@ -22,6 +22,7 @@ A stage is a small class:
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar, Mapping, Sequence
 
 import pyarrow as pa
@@ -125,12 +126,13 @@ def check_rows(table: pa.Table, kept: pa.Table, rejected: pa.Table, parent: str 
         return kept.num_rows
     ids = set(table.column("id").to_pylist())
     parents = set(kept.column(parent).to_pylist()) if kept.num_rows else set()
-    gone = rejected.column("id").to_pylist() if rejected.num_rows else []
-    problems = [("rejected twice", sorted({i for i in gone if gone.count(i) > 1})),
-                ("both rejected and the parent of a kept row", sorted(parents & set(gone))),
+    counts = Counter(rejected.column("id").to_pylist() if rejected.num_rows else [])
+    gone = set(counts)
+    problems = [("rejected twice", sorted(i for i, c in counts.items() if c > 1)),
+                ("both rejected and the parent of a kept row", sorted(parents & gone)),
                 ("named as parent but not an input row", sorted(parents - ids, key=str)),
-                ("rejected but not an input row", sorted(set(gone) - ids)),
-                ("neither rejected nor the parent of a kept row", sorted(ids - parents - set(gone)))]
+                ("rejected but not an input row", sorted(gone - ids)),
+                ("neither rejected nor the parent of a kept row", sorted(ids - parents - gone))]
     for what, bad in problems:
         if bad:
             msg = f"row accounting violated: input row(s) {', '.join(map(str, bad[:5]))} {what}"
