@@ -96,7 +96,11 @@ class VllmLLM:
         kwargs: dict[str, Any] = {"model": self.name, "max_model_len": max_model_len, "seed": seed, "dtype": dtype}
         if self.on_cpu:
             kwargs["enforce_eager"] = True
-            # seeded requests must never be prefilled in chunks on CPU (see Feeder): one prompt must fit a step
+            # Seeded requests must never be prefilled in chunks on CPU: vLLM then rewinds the
+            # request's torch generator (``set_offset``), which a CPU generator cannot do
+            # ("CPU Generator does not use offset"; 400 seeded judge prompts with structured
+            # output hit it). Without chunking a prompt waits until it fits one step whole.
+            kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = max(4096, max_model_len)
             _request_amx()
             _limit_cpu_threads(cpu_threads)
@@ -110,7 +114,7 @@ class VllmLLM:
         self._tok = self.engine.get_tokenizer()
         sched = self.engine.llm_engine.vllm_config.scheduler_config
         self.max_num_seqs = int(sched.max_num_seqs)
-        self.feeder = Feeder(self, max_in_flight=max_in_flight or 2 * self.max_num_seqs, token_budget=int(sched.max_num_batched_tokens))
+        self.feeder = Feeder(self, max_in_flight=max_in_flight or 2 * self.max_num_seqs)
         log.info("vLLM engine %s: dtype %s, max_num_seqs %d, %d requests in flight", self.name, dtype, self.max_num_seqs, self.feeder.max_in_flight)
 
     @property
@@ -178,29 +182,15 @@ class Feeder:
     """Keeps the engine full across calls: requests of every queued call are added to the
     engine as room frees up (``max_in_flight``), and the engine is stepped until they finish.
 
-    Seeded requests on CPU: vLLM rewinds a request's torch generator when its prefill is split
-    over two steps (chunked prefill; ``generator.set_offset`` in the model runner), which a CPU
-    generator cannot do ("CPU Generator does not use offset"). It happened whenever the prompt
-    tokens of the queued requests exceeded one step's budget (``max_num_batched_tokens``, 4096
-    on CPU): 256 Magpie prompts in one ``LLM.generate``, say. After that error the old requests
-    stayed in the engine and the retry waited behind them forever. So on CPU, seeded requests
-    are admitted only while the prompt tokens added since the last step, plus one token per
-    running request, fit the step budget, and no more than ``max_num_seqs`` run at once: every
-    admitted request is then prefilled whole in the next step. An engine error aborts every
-    request in the engine, so the engine stays healthy.
+    An engine error aborts every request in the engine, so the engine stays healthy.
     """
 
-    def __init__(self, llm: VllmLLM, *, max_in_flight: int, token_budget: int) -> None:
+    def __init__(self, llm: VllmLLM, *, max_in_flight: int) -> None:
         self.llm = llm
         self.engine = llm.engine.llm_engine
         self.max_in_flight = max(1, int(max_in_flight))
-        self.token_budget = token_budget
-        self.waiting: deque[tuple[Call, int, list[int], Any, bool, int]] = deque()
-        self.running: dict[str, tuple[Call, int, int]] = {}
-        self.kv_tokens = 0
-        cache = self.engine.vllm_config.cache_config
-        self.block = int(cache.block_size or 1)
-        self.kv_capacity = int((cache.num_gpu_blocks or 0) * cache.block_size) or 1 << 62
+        self.waiting: deque[tuple[Call, int, list[int], Any]] = deque()
+        self.running: dict[str, tuple[Call, int]] = {}
         self._ids = itertools.count()
         self.last_progress = time.monotonic()
 
@@ -222,43 +212,18 @@ class Feeder:
                 params = shared
             else:
                 params = self.llm._params(s, seed)
-            self.waiting.append((call, i, ids, params, seed is not None, int(s.get("n") or 1)))
+            self.waiting.append((call, i, ids, params))
             call.remaining += 1
         return call
 
     def _admit(self) -> None:
-        new_tokens = 0
-        cpu = self.llm.on_cpu
         while self.waiting and len(self.running) < self.max_in_flight:
-            call, i, ids, params, seeded, n = self.waiting[0]
+            call, i, ids, params = self.waiting.popleft()
             if call.error is not None:
-                self.waiting.popleft()
                 continue
-            need = len(ids) * n
-            if cpu and (self.running or new_tokens):
-                # CPU: every admitted request must be prefilled whole in the next step and never
-                # preempted (both rewind seeded generators): fit the step budget, the sequence
-                # slots and the KV cache.
-                if len(self.running) + n > self.llm.max_num_seqs:
-                    break
-                if new_tokens + need + len(self.running) > self.token_budget:
-                    break
-                if self.kv_tokens + self._kv_cost(len(ids), params, n) > self.kv_capacity:
-                    break
-            self.waiting.popleft()
             rid = str(next(self._ids))
             self.engine.add_request(rid, {"prompt_token_ids": ids}, params)
-            cost = self._kv_cost(len(ids), params, n)
-            self.running[rid] = (call, i, cost)
-            self.kv_tokens += cost
-            new_tokens += need
-
-    def _kv_cost(self, prompt: int, params: Any, n: int) -> int:
-        """KV tokens a request can hold at its longest, in whole blocks (vLLM allocates blocks:
-        128 tokens on CPU). Counting raw tokens let 400 judge prompts of ~720 tokens overfill
-        the cache; the engine then preempted a seeded request and failed with "CPU Generator
-        does not use offset"."""
-        return -(-(prompt + int(params.max_tokens or 16)) // self.block) * self.block * n
+            self.running[rid] = (call, i)
 
     def step(self) -> None:
         """Admit what fits, run one engine step, hand finished outputs to their calls."""
@@ -273,8 +238,7 @@ class Feeder:
         for out in outs:
             if not out.finished or out.request_id not in self.running:
                 continue
-            call, i, cost = self.running.pop(out.request_id)
-            self.kv_tokens -= cost
+            call, i = self.running.pop(out.request_id)
             call.outputs[i] = Output([_completion(c) for c in out.outputs])
             call.remaining -= 1
             self.last_progress = time.monotonic()
@@ -282,9 +246,8 @@ class Feeder:
     def abort_all(self, exc: BaseException) -> None:
         if self.running:
             self.engine.abort_request(list(self.running))
-        for call, _, _ in self.running.values():
+        for call, _ in self.running.values():
             call.error = exc
-        self.kv_tokens = 0
         for item in self.waiting:
             item[0].error = exc
         self.running.clear()
